@@ -190,11 +190,13 @@ class Transformer(nn.Module):
         if isinstance(m, nn.Linear) and m.bias is not None:
             nn.init.zeros_(m.bias)
 
-    def forward(self, idx, mask=None, cache=None, return_hidden=False):
+    def forward(self, idx, mask=None, cache=None, return_hidden=False, logits_from=0):
         """idx (B, T) token ids -> logits (B, T, vocab), and hidden (B, T, n_embd) if return_hidden.
 
         mask (B, T_total) bool, True on real tokens, covers the cached positions and idx
-        (T_total = cache.len + T). None means no padding."""
+        (T_total = cache.len + T). None means no padding.
+        logits_from: logits only for positions logits_from.. (-1: the last one), because
+        (B, T, vocab) float logits of a whole sequence are gigabytes at a 150k vocabulary."""
         B, T = idx.shape
         start = cache.len if cache is not None else 0
         t_total = start + T
@@ -223,7 +225,7 @@ class Transformer(nn.Module):
         if cache is not None:
             cache.len = t_total
         h = self.model.norm(x)
-        logits = self.lm_head(h)
+        logits = self.lm_head(h[:, logits_from:])
         return (logits, h) if return_hidden else logits
 
     # ---- Hugging Face format ------------------------------------------------------------------
