@@ -1,0 +1,228 @@
+"""
+The FlowRL objective (Zhu et al., "FlowRL: Matching Reward Distributions for LLM Reasoning",
+arXiv 2509.15207), its log Z head, and the GRPO loss it is compared against.
+
+FlowRL moves the policy toward the reward-weighted reference distribution
+
+    p*(y|x) = pi_ref(y|x) * exp(beta * r_hat(x, y)) / Z(x)
+
+by minimising, over a batch of B sampled responses y_i to prompts x_i,
+
+    lp_i     = (1/|y_i|) * sum_t log pi_theta(y_t | x_i, y_<t)       token MEAN over the mask
+    lp_ref_i = (1/|y_i|) * sum_t log pi_ref(y_t | x_i, y_<t)         same mask
+    delta_i  = log Z(x_i) + lp_i - beta * r_hat_i - lp_ref_i
+    w_i      = stopgrad( exp( sum_t [log pi_theta - log pi_old] ) )  token SUM, then capped
+    loss     = (1/B) * sum_i  w_i * delta_i^2
+
+The loss is minimal when delta_i = 0 for every y: a whole distribution, not the single best
+answer. For one-token responses that is exactly pi_theta = p* (the toy test in test_flowrl.py);
+for longer ones the token mean (point 2 below) matches it per token rather than per sequence.
+Proposition 1 of the paper: in expected gradient this squared loss is the reverse
+KL( pi_theta || p* ).
+
+Where this file follows the official code rather than the paper's text, and why:
+1. w is capped, min(w, 10), instead of clipped to [1 - 0.2, 1 + 0.2] as the paper writes.
+   w is a ratio of whole-sequence probabilities; over hundreds of tokens it is rarely inside
+   [0.8, 1.2], so a PPO-style clip would set almost every off-policy w to 0.8 or 1.2. A cap
+   keeps ordinary ratios as they are and only bounds the rare huge ones. weight="clip" gives
+   the paper's version, weight="raw" the first code release (no bound), weight="none" w = 1.
+2. The log-ratio inside w is a token SUM, the log-probs inside delta a token MEAN. Importance
+   sampling needs the ratio of sequence probabilities (the sum); the mean keeps delta on the
+   scale of beta * r_hat whatever the length (a 500-token sum of log-probs is several hundred,
+   which would drown beta * r_hat).
+3. r_hat is the group z-score of the task reward (group_normalize), as GRPO's advantage, not
+   the raw reward r of the paper's equations, so beta = 15 means the same for any reward scale.
+4. log Z is not detached: the gradient of delta^2 flows through LogZHead into the language
+   model's hidden states (the authors report that detaching lowered accuracy). To detach,
+   pass hidden.detach() to LogZHead.
+5. There is no separate KL penalty to pi_ref (GRPO's kl term): the reference enters only as
+   -lp_ref inside delta, which already puts pi_ref into the target p*.
+"""
+import torch
+import torch.nn as nn
+
+WEIGHT_MODES = ("none", "raw", "cap", "clip")
+
+
+def _masked(x, mask):
+    """x where mask is True, 0 elsewhere, in float32 (or wider, e.g. float64 in gradient checks).
+
+    torch.where rather than x * mask: padded slots may hold anything, and 0 * inf is NaN.
+    The gradient of torch.where is 0 at unselected slots, so padding gets no gradient either.
+    """
+    dtype = torch.promote_types(x.dtype, torch.float32)
+    return torch.where(mask, x.to(dtype), 0.0)
+
+
+def group_normalize(rewards, group_size, eps=1e-6):
+    """Group z-score of the rewards (the same r_hat for FlowRL and GRPO).
+
+        r_hat_i = (R_i - mean_g(R)) / (std_g(R) + eps)
+
+    over each group g of `group_size` consecutive rewards, std with Bessel's correction
+    (divides by n - 1). rewards (B,) float, B a multiple of group_size. A group of one, or a
+    group whose rewards are all equal, gets r_hat = 0: there is nothing to compare against.
+    """
+    B = rewards.shape[0]
+    if rewards.dim() != 1 or B % group_size != 0:
+        raise ValueError(f"rewards must be 1-D with a length that is a multiple of group_size "
+                         f"({group_size}), got shape {tuple(rewards.shape)}")
+    if group_size == 1:
+        return torch.zeros_like(rewards)  # Bessel's std of one sample is 0/0
+    R = rewards.view(B // group_size, group_size)  # (num_groups, G)
+    mean = R.mean(dim=1, keepdim=True)  # (num_groups, 1)
+    std = R.std(dim=1, keepdim=True)  # (num_groups, 1), Bessel's correction is torch's default
+    r_hat = (R - mean) / (std + eps)  # (num_groups, G)
+    # Equal rewards must give exactly 0, but R - mean can be a rounding error instead of 0
+    # (eight float32 rewards of 0.3 give 3e-8), which dividing by eps would blow up to 0.03.
+    same = R.amax(dim=1, keepdim=True) == R.amin(dim=1, keepdim=True)  # (num_groups, 1)
+    r_hat = torch.where(same, 0.0, r_hat)
+    return r_hat.view(B)
+
+
+class LogZHead(nn.Module):
+    """log Z_phi(x), the learned log partition function of the prompt x.
+
+        pooled = sum_t m_t * h_t / sum_t m_t          m = prompt mask, h = final hidden states
+        log Z  = Linear(H, 1)( n_layers - 1 times [Linear(H, H) -> GELU -> LayerNorm -> Dropout] )
+
+    The official head has n_layers = 3 (two hidden blocks) and dropout 0.1. Only used in the
+    loss: never at sampling time, and not part of an exported language model.
+    """
+
+    def __init__(self, hidden_size, n_layers=3, dropout=0.1):
+        super().__init__()
+        H = hidden_size
+        blocks = []
+        for _ in range(n_layers - 1):
+            blocks += [nn.Linear(H, H), nn.GELU(), nn.LayerNorm(H), nn.Dropout(dropout)]
+        self.mlp = nn.Sequential(*blocks, nn.Linear(H, 1))
+
+    def forward(self, hidden, prompt_mask):
+        """hidden (B, T, H) final hidden states (after the final norm), prompt_mask (B, T) bool.
+        Returns log Z (B,) in the head's dtype: keep the head in float32."""
+        n = prompt_mask.sum(dim=1, keepdim=True)  # (B, 1) prompt lengths
+        if (n == 0).any():
+            raise ValueError("LogZHead: every row needs at least one prompt token")
+        # Computed in float32 even when the language model runs in bf16 (autocast off, explicit
+        # cast): delta adds log Z to terms as large as beta * r_hat (about 37 at beta = 15) and
+        # the loss drives it toward 0; bf16 keeps 8 significant bits, steps of 0.25 near 37.
+        with torch.autocast(device_type=hidden.device.type, enabled=False):
+            h = hidden.to(self.mlp[-1].weight.dtype)  # (B, T, H)
+            h = torch.where(prompt_mask.unsqueeze(-1), h, 0.0)  # (B, T, H) non-prompt slots -> 0
+            pooled = h.sum(dim=1) / n  # (B, H) mean over prompt tokens
+            return self.mlp(pooled).squeeze(-1)  # (B,)
+
+
+def flowrl_loss(logp, logp_ref, logp_old, mask, r_hat, log_z, *, beta=15.0, weight="cap",
+                weight_cap=10.0, clip_eps=0.2):
+    """The FlowRL loss (module docstring for the equation and its sources).
+
+    logp, logp_ref, logp_old: (B, N) per-token log-probs of the sampled responses under the
+    current policy (with grad), the frozen reference and the sampling-time policy; mask (B, N)
+    bool marks the response tokens trained on (EOS included). r_hat (B,), log_z (B,) with grad.
+    Every row needs at least one mask token. beta = 15 and weight_cap = 10 are the official
+    defaults, clip_eps = 0.2 the paper's.
+
+    weight: how w_i = exp(sum_t [logp - logp_old]) is bounded before it multiplies delta_i^2:
+        "cap"  min(w, weight_cap)                 current official code (default)
+        "clip" clamp(w, 1 - clip_eps, 1 + clip_eps)  paper's text
+        "raw"  w unbounded                        first code release
+        "none" w = 1                              pure on-policy trajectory balance
+    On the first pass over a fresh rollout logp == logp_old, so w == 1 exactly in every mode.
+
+    Returns (loss, metrics): loss a scalar tensor, metrics a dict of Python floats.
+    """
+    if weight not in WEIGHT_MODES:
+        raise ValueError(f"weight must be one of {WEIGHT_MODES}, got {weight!r}")
+    n = mask.sum(dim=1)  # (B,) |y_i|
+    if (n == 0).any():
+        raise ValueError("flowrl_loss: every response needs at least one mask token")
+
+    lp = _masked(logp, mask).sum(dim=1) / n  # (B,) token mean
+    lp_ref = _masked(logp_ref, mask).sum(dim=1) / n  # (B,)
+    delta = log_z + lp - beta * r_hat - lp_ref  # (B,)
+
+    # Per-token difference first, then the sum: two sums of hundreds of log-probs subtracted
+    # afterwards would lose the small ratio to float32 rounding.
+    log_w = (_masked(logp, mask) - _masked(logp_old, mask)).sum(dim=1).detach()  # (B,) token sum
+    # exp may overflow to inf for a very off-policy sequence. For "cap" and "clip" that is
+    # harmless: clamp maps inf to the bound. For "raw" it is left alone on purpose: a sequence
+    # e^89 times likelier than when it was sampled makes the estimate meaningless, so the loss
+    # turns inf/NaN and the trainer's non-finite check stops the run instead of hiding it.
+    w_raw = torch.exp(log_w)  # (B,)
+    if weight == "none":
+        w = torch.ones_like(w_raw)
+    elif weight == "raw":
+        w = w_raw
+    elif weight == "cap":
+        w = w_raw.clamp(max=weight_cap)
+    else:  # "clip"
+        w = w_raw.clamp(1 - clip_eps, 1 + clip_eps)
+
+    loss = (w * delta.pow(2)).mean()
+
+    changed = (w != w_raw) if weight in ("cap", "clip") else torch.zeros_like(w, dtype=torch.bool)
+    metrics = {
+        "delta_abs": delta.detach().abs().mean().item(),
+        "w_mean": w.mean().item(),
+        "w_clipped_frac": changed.float().mean().item(),
+        "log_z": log_z.detach().mean().item(),
+        "logp": lp.detach().mean().item(),
+        "logp_ref": lp_ref.detach().mean().item(),
+    }
+    return loss, metrics
+
+
+def grpo_loss(logp, logp_ref, logp_old, mask, adv, *, clip_low=0.2, clip_high=0.2, kl_coef=0.0):
+    """The GRPO baseline: PPO's clipped surrogate with a group-normalised advantage.
+
+        rho_t = exp(logp_t - logp_old_t)                                   per token
+        l_t   = -min( rho_t * A_i, clip(rho_t, 1 - clip_low, 1 + clip_high) * A_i )
+        kl_t  = exp(lr_t) - lr_t - 1,   lr_t = logp_ref_t - logp_t          "k3", >= 0
+        loss  = sum_{i,t in mask} (l_t + kl_coef * kl_t) / (number of mask tokens in the batch)
+
+    The min is the pessimistic bound: for A > 0 the ratio is cut above 1 + clip_high, for
+    A < 0 below 1 - clip_low; on the other side the unclipped term stays active and keeps its
+    gradient. The KL is added, so its gradient pulls logp toward logp_ref. clip 0.2 / 0.2 is
+    GRPO's default (DAPO raises clip_high to 0.28). Shapes as in flowrl_loss, adv (B,) is A_i.
+    A row with no mask tokens simply adds nothing; the batch needs at least one token.
+    """
+    n = mask.sum()  # scalar, response tokens in the batch
+    if n == 0:
+        raise ValueError("grpo_loss: the batch has no mask tokens")
+    A = adv.unsqueeze(1)  # (B, 1), one advantage per response, shared by its tokens
+
+    rho = torch.exp(_masked(logp, mask) - _masked(logp_old, mask))  # (B, N), 1 at padding
+    rho_clip = rho.clamp(1 - clip_low, 1 + clip_high)  # (B, N)
+    l = -torch.minimum(rho * A, rho_clip * A)  # (B, N)
+
+    lr = _masked(logp_ref, mask) - _masked(logp, mask)  # (B, N), 0 at padding
+    kl = torch.exp(lr) - lr - 1  # (B, N)
+
+    loss = _masked(l + kl_coef * kl, mask).sum() / n
+
+    clipped = rho_clip * A < rho * A  # (B, N) the clipped term is the min
+    metrics = {
+        "clip_frac": (_masked(clipped, mask).sum() / n).item(),
+        "ratio_mean": (_masked(rho.detach(), mask).sum() / n).item(),
+        "kl": (_masked(kl.detach(), mask).sum() / n).item(),
+    }
+    return loss, metrics
+
+
+if __name__ == "__main__":
+    # The worked example of test_flowrl.py (cap binding): two responses of 2 and 3 tokens.
+    nan = float("nan")  # padding may hold anything; the mask keeps it out
+    logp = torch.tensor([[-1.0, -2.0, nan], [-1.0, -1.0, -4.0]], requires_grad=True)
+    logp_ref = torch.tensor([[-1.0, -1.0, nan], [-1.0, -2.0, -3.0]])
+    log_w = torch.tensor([[20.0, 1.0, 1.0], [0.25, 1.0, 1.0]]).log()  # sequence ratios 20, 1/4
+    logp_old = logp.detach() - log_w
+    mask = torch.tensor([[True, True, False], [True, True, True]])
+    r_hat, log_z = torch.tensor([0.5, -0.5]), torch.tensor([2.5, -3.0], requires_grad=True)
+    loss, metrics = flowrl_loss(logp, logp_ref, logp_old, mask, r_hat, log_z, beta=2.0)
+    loss.backward()
+    print(f"loss {loss.item():.4f} (expected 5.5)")
+    print("d loss / d logp ", logp.grad.tolist())
+    print("d loss / d log_z", log_z.grad.tolist())
+    print(metrics)

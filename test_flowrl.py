@@ -1,0 +1,536 @@
+"""
+Tests for flowrl.py. The worked examples are meant to be checked with a pencil: each one writes
+out delta, w, the loss and the gradients before asserting them.
+
+For the FlowRL loss, with B responses, |y_i| mask tokens in response i and w held fixed
+(it is detached):
+
+    loss              = (1/B) * sum_i w_i * delta_i^2
+    d loss / d logp_t = (2/B) * w_i * delta_i / |y_i|     for each mask token t of response i
+    d loss / d log_z_i = (2/B) * w_i * delta_i
+
+Run: python -m pytest -q test_flowrl.py
+"""
+import math
+
+import pytest
+import torch
+
+from flowrl import LogZHead, flowrl_loss, group_normalize, grpo_loss
+
+# Worked examples run in float64 so that the 1e-6 comparisons test the arithmetic, not float32
+# rounding; the functions accept float32 (the training dtype) and anything wider.
+F64 = torch.float64
+
+
+def close(actual, expected, tol=1e-6):
+    expected = torch.as_tensor(expected, dtype=actual.dtype)
+    torch.testing.assert_close(actual, expected, atol=tol, rtol=0)
+
+
+# ----------------------------------------------------------------------------------------------
+# group_normalize
+
+def test_group_normalize_by_hand():
+    # group 1: R = [1, 0, 0, 0]
+    #   mean = 0.25, R - mean = [0.75, -0.25, -0.25, -0.25]
+    #   sum of squares = 0.5625 + 3 * 0.0625 = 0.75, Bessel: / (4 - 1) = 0.25, std = 0.5
+    #   r_hat = [0.75, -0.25, -0.25, -0.25] / (0.5 + 1e-6) = [1.5, -0.5, -0.5, -0.5] / (1 + 2e-6)
+    # group 2: R = [1, 1, 0, 0]
+    #   mean = 0.5, R - mean = [0.5, 0.5, -0.5, -0.5]
+    #   sum of squares = 1, / 3, std = 1/sqrt(3) = 0.577350...
+    #   r_hat = +-0.5 / (1/sqrt(3) + 1e-6) = +-0.866024...  (sqrt(3)/2 = 0.866025 without eps)
+    rewards = torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0])
+    r_hat = group_normalize(rewards, group_size=4)
+    a = 1 / (1 + 2e-6)
+    b = 0.5 / (1 / math.sqrt(3) + 1e-6)
+    close(r_hat, [1.5 * a, -0.5 * a, -0.5 * a, -0.5 * a, b, b, -b, -b])
+
+
+def test_group_of_one_gives_zero():
+    # Bessel's std of one sample is 0/0; the answer must be 0, not NaN.
+    r_hat = group_normalize(torch.tensor([1.0, 0.0, 3.0]), group_size=1)
+    assert torch.equal(r_hat, torch.zeros(3))
+
+
+def test_equal_rewards_give_exactly_zero():
+    # Eight float32 rewards of 0.3: R - mean is 3e-8 from rounding, not 0. Without the
+    # all-equal check r_hat would be 3e-8 / (3e-8 + 1e-6) = 0.03 (times beta = 15: 0.45).
+    rewards = torch.cat([torch.full((8,), 0.3), torch.ones(8), -torch.ones(8)])
+    assert torch.equal(group_normalize(rewards, group_size=8), torch.zeros(24))
+
+
+def test_group_size_must_divide_batch():
+    with pytest.raises(ValueError, match="multiple of group_size"):
+        group_normalize(torch.zeros(6), group_size=4)
+
+
+# ----------------------------------------------------------------------------------------------
+# flowrl_loss: worked examples
+#
+# The shared batch, beta = 2, N = 3 slots, response 1 has 2 tokens (slot 3 is padding):
+#
+#   response 1: logp = [-1, -2], logp_ref = [-1, -1], r_hat = 0.5, log_z = 2.5
+#       lp = (-1 - 2)/2 = -1.5, lp_ref = -1, beta * r_hat = 1
+#       delta_1 = 2.5 + (-1.5) - 1 - (-1) = 1
+#   response 2: logp = [-1, -1, -4], logp_ref = [-1, -2, -3], r_hat = -0.5, log_z = -3
+#       lp = -6/3 = -2, lp_ref = -6/3 = -2, beta * r_hat = -1
+#       delta_2 = -3 + (-2) - (-1) - (-2) = -2
+#
+# logp_old puts the whole log-ratio on the first token, so sum_t (logp - logp_old) = log(ratio_i)
+# and the raw weight is w_i = ratio_i. With B = 2 the gradient formulas become
+#   d loss / d logp_t = w_i * delta_i / |y_i|,   d loss / d log_z_i = w_i * delta_i.
+
+def example_batch(ratio1, ratio2):
+    logp = torch.tensor([[-1.0, -2.0, 0.0], [-1.0, -1.0, -4.0]], dtype=F64, requires_grad=True)
+    logp_ref = torch.tensor([[-1.0, -1.0, 0.0], [-1.0, -2.0, -3.0]], dtype=F64)
+    log_ratio = torch.zeros(2, 3, dtype=F64)
+    log_ratio[:, 0] = torch.tensor([ratio1, ratio2], dtype=F64).log()
+    logp_old = logp.detach() - log_ratio
+    mask = torch.tensor([[True, True, False], [True, True, True]])
+    r_hat = torch.tensor([0.5, -0.5], dtype=F64)
+    log_z = torch.tensor([2.5, -3.0], dtype=F64, requires_grad=True)
+    return logp, logp_ref, logp_old, mask, r_hat, log_z
+
+
+def run_example(weight, ratio1, ratio2):
+    logp, logp_ref, logp_old, mask, r_hat, log_z = example_batch(ratio1, ratio2)
+    loss, metrics = flowrl_loss(logp, logp_ref, logp_old, mask, r_hat, log_z, beta=2.0,
+                                weight=weight)
+    loss.backward()
+    return loss.detach(), logp.grad, log_z.grad, metrics
+
+
+def test_flowrl_by_hand_weight_none():
+    # w = [1, 1], whatever the ratios (3 and 1/4 here)
+    # loss = (1 * 1^2 + 1 * (-2)^2) / 2 = 5/2 = 2.5
+    # d/d logp: response 1: 1 * 1 / 2 = 0.5 per token; response 2: 1 * (-2) / 3 = -2/3 per token
+    # d/d log_z = [1 * 1, 1 * (-2)] = [1, -2]
+    loss, g_logp, g_log_z, metrics = run_example("none", 3.0, 0.25)
+    close(loss, 2.5)
+    close(g_logp, [[0.5, 0.5, 0.0], [-2 / 3, -2 / 3, -2 / 3]])
+    close(g_log_z, [1.0, -2.0])
+    # metrics: |delta| = (1 + 2)/2, log_z = (2.5 - 3)/2, lp = (-1.5 - 2)/2, lp_ref = (-1 - 2)/2
+    assert metrics == pytest.approx({"delta_abs": 1.5, "w_mean": 1.0, "w_clipped_frac": 0.0,
+                                     "log_z": -0.25, "logp": -1.75, "logp_ref": -1.5})
+
+
+def test_flowrl_by_hand_weight_raw():
+    # ratios 3 and 1/4 -> w = [3, 0.25], unbounded
+    # loss = (3 * 1 + 0.25 * 4) / 2 = 4/2 = 2
+    # d/d logp: response 1: 3 * 1 / 2 = 1.5; response 2: 0.25 * (-2) / 3 = -1/6
+    # d/d log_z = [3 * 1, 0.25 * (-2)] = [3, -0.5]
+    loss, g_logp, g_log_z, metrics = run_example("raw", 3.0, 0.25)
+    close(loss, 2.0)
+    close(g_logp, [[1.5, 1.5, 0.0], [-1 / 6, -1 / 6, -1 / 6]])
+    close(g_log_z, [3.0, -0.5])
+    assert metrics["w_mean"] == pytest.approx((3 + 0.25) / 2)
+    assert metrics["w_clipped_frac"] == 0.0
+
+
+def test_flowrl_by_hand_weight_cap_binds():
+    # ratios 20 and 1/4, cap 10 -> w = [min(20, 10), min(0.25, 10)] = [10, 0.25]
+    # loss = (10 * 1 + 0.25 * 4) / 2 = 11/2 = 5.5
+    # d/d logp: response 1: 10 * 1 / 2 = 5; response 2: 0.25 * (-2) / 3 = -1/6
+    # d/d log_z = [10, -0.5]; one of two weights was changed -> w_clipped_frac = 0.5
+    loss, g_logp, g_log_z, metrics = run_example("cap", 20.0, 0.25)
+    close(loss, 5.5)
+    close(g_logp, [[5.0, 5.0, 0.0], [-1 / 6, -1 / 6, -1 / 6]])
+    close(g_log_z, [10.0, -0.5])
+    assert metrics["w_mean"] == pytest.approx((10 + 0.25) / 2)
+    assert metrics["w_clipped_frac"] == 0.5
+
+
+def test_flowrl_by_hand_weight_clip_binds():
+    # ratios 3 and 1/4, eps 0.2 -> w = [clamp(3, 0.8, 1.2), clamp(0.25, 0.8, 1.2)] = [1.2, 0.8]
+    # loss = (1.2 * 1 + 0.8 * 4) / 2 = 4.4/2 = 2.2
+    # d/d logp: response 1: 1.2 * 1 / 2 = 0.6; response 2: 0.8 * (-2) / 3 = -8/15
+    # d/d log_z = [1.2, -1.6]; both weights changed -> w_clipped_frac = 1
+    loss, g_logp, g_log_z, metrics = run_example("clip", 3.0, 0.25)
+    close(loss, 2.2)
+    close(g_logp, [[0.6, 0.6, 0.0], [-8 / 15, -8 / 15, -8 / 15]])
+    close(g_log_z, [1.2, -1.6])
+    assert metrics["w_mean"] == pytest.approx(1.0)
+    assert metrics["w_clipped_frac"] == 1.0
+
+
+def test_flowrl_by_hand_official_beta_fresh_rollout():
+    # One group of 4 at the official beta = 15 on a fresh rollout (logp_old = logp, so w = 1),
+    # with rewards [1, 0, 0, 0]: r_hat = [1.5, -0.5, -0.5, -0.5] (the z-score above, without eps).
+    # Policy equal to the reference and log Z = 0, so delta_i = -beta * r_hat_i:
+    #   delta = [-22.5, 7.5, 7.5, 7.5]
+    #   loss = (22.5^2 + 3 * 7.5^2) / 4 = (506.25 + 168.75) / 4 = 168.75   large: pitfall 5
+    # Lengths |y| = [1, 2, 1, 3], B = 4, so (2/B) = 0.5:
+    #   d/d logp: 0.5 * -22.5 / 1 = -11.25;  0.5 * 7.5 / 2 = 1.875;  0.5 * 7.5 / 1 = 3.75;
+    #             0.5 * 7.5 / 3 = 1.25
+    #   d/d log_z = 0.5 * delta = [-11.25, 3.75, 3.75, 3.75]: the correct answer's probability
+    #   is pushed up, the wrong ones down, and the shared log Z gets a net 0 (r_hat sums to 0).
+    logp = torch.tensor([[-2.0, 0.0, 0.0], [-1.0, -3.0, 0.0], [-4.0, 0.0, 0.0],
+                         [-1.0, -1.0, -1.0]], dtype=F64, requires_grad=True)
+    mask = torch.tensor([[1, 0, 0], [1, 1, 0], [1, 0, 0], [1, 1, 1]], dtype=torch.bool)
+    r_hat = torch.tensor([1.5, -0.5, -0.5, -0.5], dtype=F64)
+    log_z = torch.zeros(4, dtype=F64, requires_grad=True)
+    loss, metrics = flowrl_loss(logp, logp.detach(), logp.detach(), mask, r_hat, log_z)
+    loss.backward()
+    close(loss.detach(), 168.75)
+    close(logp.grad, [[-11.25, 0, 0], [1.875, 1.875, 0], [3.75, 0, 0], [1.25, 1.25, 1.25]])
+    close(log_z.grad, [-11.25, 3.75, 3.75, 3.75])
+    assert metrics["delta_abs"] == pytest.approx((22.5 + 3 * 7.5) / 4)
+
+
+def test_one_token_response():
+    # logp = -0.5, logp_ref = -1, r_hat = 0, log_z = 0.5: delta = 0.5 - 0.5 - 0 + 1 = 1
+    # loss = 1, d/d logp = (2/1) * 1 * 1 / 1 = 2, d/d log_z = 2
+    logp = torch.tensor([[-0.5]], dtype=F64, requires_grad=True)
+    log_z = torch.tensor([0.5], dtype=F64, requires_grad=True)
+    loss, _ = flowrl_loss(logp, torch.tensor([[-1.0]], dtype=F64), logp.detach(),
+                          torch.tensor([[True]]), torch.zeros(1, dtype=F64), log_z)
+    loss.backward()
+    close(loss.detach(), 1.0)
+    close(logp.grad, [[2.0]])
+    close(log_z.grad, [2.0])
+
+
+# ----------------------------------------------------------------------------------------------
+# flowrl_loss: properties
+
+@pytest.mark.parametrize("weight", ["none", "raw", "cap", "clip"])
+def test_first_pass_weight_is_exactly_one(weight):
+    # On a fresh rollout pi_theta == pi_old: the log-ratio is 0 token by token, w = exp(0) = 1,
+    # which no cap or clip changes. The loss is then the plain trajectory-balance loss.
+    g = torch.Generator().manual_seed(0)
+    logp = -torch.rand(4, 5, generator=g) * 3
+    mask = torch.rand(4, 5, generator=g) < 0.7
+    mask[:, 0] = True
+    r_hat, log_z = torch.randn(4, generator=g), torch.randn(4, generator=g)
+    args = (logp, logp - 0.1, logp.clone(), mask, r_hat, log_z)
+    loss, metrics = flowrl_loss(*args, weight=weight)
+    loss_none, _ = flowrl_loss(*args, weight="none")
+    assert metrics["w_mean"] == 1.0 and metrics["w_clipped_frac"] == 0.0
+    assert torch.equal(loss, loss_none)
+
+
+def test_padding_changes_neither_loss_nor_gradient():
+    # The batch, padded with garbage, against each response scored on its own without padding:
+    # loss = mean of the single-response losses, and each row's gradient is 1/B of its own.
+    rows = [([-1.0, -2.0], [-1.5, -0.5], [-1.2, -1.9]),
+            ([-0.3], [-0.2], [-0.4]),
+            ([-2.0, -1.0, -0.5], [-1.0, -1.0, -1.0], [-2.5, -1.0, -0.1])]
+    r_hat, log_z0 = [0.7, -1.1, 0.4], [1.0, -0.5, 0.2]
+    B, N = 3, 3
+    pad = {"logp": -float("inf"), "logp_ref": 1e30, "logp_old": float("nan")}
+    padded = {k: torch.full((B, N), v) for k, v in pad.items()}
+    mask = torch.zeros(B, N, dtype=torch.bool)
+    for i, (lp, lp_ref, lp_old) in enumerate(rows):
+        n = len(lp)
+        padded["logp"][i, :n], padded["logp_ref"][i, :n], padded["logp_old"][i, :n] = (
+            torch.tensor(lp), torch.tensor(lp_ref), torch.tensor(lp_old))
+        mask[i, :n] = True
+    for weight in ["none", "raw", "cap", "clip"]:
+        logp = padded["logp"].clone().requires_grad_(True)
+        log_z = torch.tensor(log_z0, requires_grad=True)
+        loss, _ = flowrl_loss(logp, padded["logp_ref"], padded["logp_old"], mask,
+                              torch.tensor(r_hat), log_z, weight=weight)
+        loss.backward()
+        assert torch.isfinite(loss)
+        assert torch.equal(logp.grad[~mask], torch.zeros(int((~mask).sum())))
+        single = []
+        for i, (lp, lp_ref, lp_old) in enumerate(rows):
+            logp_i = torch.tensor([lp], requires_grad=True)
+            log_z_i = torch.tensor(log_z0[i:i + 1], requires_grad=True)
+            loss_i, _ = flowrl_loss(logp_i, torch.tensor([lp_ref]), torch.tensor([lp_old]),
+                                    torch.ones(1, len(lp), dtype=torch.bool),
+                                    torch.tensor(r_hat[i:i + 1]), log_z_i, weight=weight)
+            loss_i.backward()
+            single.append(loss_i.detach())
+            torch.testing.assert_close(logp.grad[i, :len(lp)], logp_i.grad[0] / B)
+            torch.testing.assert_close(log_z.grad[i], log_z_i.grad[0] / B)
+        torch.testing.assert_close(loss.detach(), torch.stack(single).mean())
+
+
+@pytest.mark.parametrize("weight", ["none", "raw", "cap", "clip"])
+def test_flowrl_gradcheck(weight):
+    # w is detached, so the loss's gradient treats it as a constant, while a finite difference
+    # in logp would also move w. Deriving logp_old from the (perturbed) logp inside the checked
+    # function keeps the log-ratio, and so w, fixed: then both must agree. Ratios 20, 3, 1/4
+    # make the cap bind on the first response and the clip on all three.
+    g = torch.Generator().manual_seed(1)
+    logp = (-torch.rand(3, 4, generator=g, dtype=F64) * 2).requires_grad_(True)
+    log_z = torch.randn(3, generator=g, dtype=F64).requires_grad_(True)
+    logp_ref = -torch.rand(3, 4, generator=g, dtype=F64) * 2
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 0, 0]], dtype=torch.bool)
+    shift = torch.zeros(3, 4, dtype=F64)
+    shift[:, 0] = torch.tensor([20.0, 3.0, 0.25], dtype=F64).log()
+    r_hat = torch.randn(3, generator=g, dtype=F64)
+
+    def f(logp, log_z):
+        return flowrl_loss(logp, logp_ref, logp.detach() - shift, mask, r_hat, log_z,
+                           beta=2.0, weight=weight)[0]
+
+    assert torch.autograd.gradcheck(f, (logp, log_z))
+
+
+def test_raw_weight_overflow_is_loud_cap_is_not():
+    # A sequence whose log-ratio sums to 1000 (float32 exp overflows past 88.7): the cap maps
+    # w = inf to 10 and the loss stays finite; "raw" gives a non-finite loss on purpose.
+    logp = torch.full((1, 2), -1.0)
+    logp_old = torch.tensor([[-501.0, -501.0]])
+    args = (logp, logp, logp_old, torch.ones(1, 2, dtype=torch.bool), torch.ones(1), torch.ones(1))
+    loss, metrics = flowrl_loss(*args, beta=2.0, weight="cap")
+    assert metrics["w_mean"] == 10.0 and metrics["w_clipped_frac"] == 1.0
+    close(loss, 10.0 * (1 - 2) ** 2)
+    loss_raw, _ = flowrl_loss(*args, beta=2.0, weight="raw")
+    assert not torch.isfinite(loss_raw)
+
+
+def test_bad_inputs_raise():
+    x = torch.zeros(2, 3)
+    with pytest.raises(ValueError, match="'none', 'raw', 'cap', 'clip'"):
+        flowrl_loss(x, x, x, x > -1, torch.zeros(2), torch.zeros(2), weight="ppo")
+    empty_row = torch.tensor([[True, True, False], [False, False, False]])
+    with pytest.raises(ValueError, match="at least one mask token"):
+        flowrl_loss(x, x, x, empty_row, torch.zeros(2), torch.zeros(2))
+
+
+# ----------------------------------------------------------------------------------------------
+# grpo_loss
+
+def grpo_example(kl_coef=0.0, ref_shift=0.0):
+    # Response 1: 2 tokens, A = +1, ratios rho = [1.5, 0.5]; response 2: 3 tokens, A = -1,
+    # ratios [1.5, 0.5, 1.0]. logp_ref = logp + ref_shift.
+    logp = torch.tensor([[-1.0, -2.0, 0.0], [-0.5, -1.0, -3.0]], dtype=F64, requires_grad=True)
+    rho = torch.tensor([[1.5, 0.5, 1.0], [1.5, 0.5, 1.0]], dtype=F64)
+    logp_old = logp.detach() - rho.log()
+    mask = torch.tensor([[True, True, False], [True, True, True]])
+    adv = torch.tensor([1.0, -1.0], dtype=F64)
+    loss, metrics = grpo_loss(logp, logp.detach() + ref_shift, logp_old, mask, adv,
+                              kl_coef=kl_coef)
+    loss.backward()
+    return loss.detach(), logp.grad, metrics
+
+
+def test_grpo_by_hand():
+    # eps 0.2: clip(rho) = clamp(rho, 0.8, 1.2). Unclipped tokens: l = -rho * A, and since
+    # d rho / d logp = rho, d l / d logp = -A * rho. Clipped tokens: constant, gradient 0.
+    #   resp 1, A = +1, rho 1.5: min(1.5, 1.2) = 1.2    clipped   l = -1.2  grad 0
+    #   resp 1, A = +1, rho 0.5: min(0.5, 0.8) = 0.5    unclipped l = -0.5  grad -0.5
+    #   resp 2, A = -1, rho 1.5: min(-1.5, -1.2) = -1.5 unclipped l = 1.5   grad 1.5
+    #   resp 2, A = -1, rho 0.5: min(-0.5, -0.8) = -0.8 clipped   l = 0.8   grad 0
+    #   resp 2, A = -1, rho 1.0: min(-1, -1) = -1       unclipped l = 1.0   grad 1.0
+    # loss = (-1.2 - 0.5 + 1.5 + 0.8 + 1.0) / 5 tokens = 1.6 / 5 = 0.32
+    # gradients / 5: [[0, -0.1, pad 0], [0.3, 0, 0.2]]
+    # clip_frac = 2/5 = 0.4, ratio_mean = (1.5 + 0.5 + 1.5 + 0.5 + 1) / 5 = 1, kl = 0 (ref = logp)
+    loss, grad, metrics = grpo_example()
+    close(loss, 0.32)
+    close(grad, [[0.0, -0.1, 0.0], [0.3, 0.0, 0.2]])
+    assert metrics == pytest.approx({"clip_frac": 0.4, "ratio_mean": 1.0, "kl": 0.0})
+
+
+def test_grpo_by_hand_kl_is_added():
+    # Same batch, kl_coef = 0.5, logp_ref = logp + ln 2 on every token:
+    #   lr = ln 2, kl_t = e^{ln 2} - ln 2 - 1 = 1 - ln 2 = 0.306853 on each of the 5 tokens
+    #   loss = 0.32 + 0.5 * (1 - ln 2) = 0.473426   (added: a subtracted KL would give 0.166574)
+    #   d kl_t / d logp_t = -e^{lr} + 1 = -1, times 0.5 / 5 tokens = -0.1 on every token:
+    #   negative, so a descent step raises logp toward the larger logp_ref.
+    loss, grad, metrics = grpo_example(kl_coef=0.5, ref_shift=math.log(2))
+    close(loss, 0.32 + 0.5 * (1 - math.log(2)))
+    close(grad, [[-0.1, -0.2, 0.0], [0.2, -0.1, 0.1]])
+    assert metrics["kl"] == pytest.approx(1 - math.log(2))
+
+
+def test_grpo_kl_is_nonnegative_and_pulls_toward_ref():
+    g = torch.Generator().manual_seed(2)
+    logp = (-torch.rand(4, 6, generator=g, dtype=F64) * 4).requires_grad_(True)
+    logp_ref = -torch.rand(4, 6, generator=g, dtype=F64) * 4
+    mask = torch.ones(4, 6, dtype=torch.bool)
+    # A = 0 leaves only the KL term; its loss is the token-mean k3 and must be >= 0.
+    loss, metrics = grpo_loss(logp, logp_ref, logp.detach(), mask, torch.zeros(4, dtype=F64),
+                              kl_coef=1.0)
+    loss.backward()
+    assert loss.item() > 0 and metrics["kl"] == pytest.approx(loss.item())
+    # gradient has the sign of (logp - logp_ref): descent moves each logp toward logp_ref
+    assert (logp.grad * (logp.detach() - logp_ref) > 0).all()
+
+
+@pytest.mark.parametrize("adv, rho, clipped", [
+    (+1.0, 1.5, True),   # A > 0, ratio above 1 + eps: min(1.5A, 1.2A) = 1.2A, cut off
+    (+1.0, 0.5, False),  # A > 0, ratio below 1 - eps: min(0.5A, 0.8A) = 0.5A, still pushed up
+    (-1.0, 1.5, False),  # A < 0, ratio above 1 + eps: min(-1.5, -1.2) = -1.5, still pushed down
+    (-1.0, 0.5, True),   # A < 0, ratio below 1 - eps: min(-0.5, -0.8) = -0.8, cut off
+])
+def test_grpo_clip_is_pessimistic(adv, rho, clipped):
+    # The clip only removes the gradient that would move the ratio further in the direction the
+    # advantage rewards; for A < 0 that is the low side, not the high side.
+    logp = torch.tensor([[-1.0]], dtype=F64, requires_grad=True)
+    logp_old = logp.detach() - math.log(rho)
+    loss, metrics = grpo_loss(logp, logp.detach(), logp_old, torch.tensor([[True]]),
+                              torch.tensor([adv], dtype=F64))
+    loss.backward()
+    close(loss, -min(rho * adv, min(max(rho, 0.8), 1.2) * adv))
+    assert metrics["clip_frac"] == float(clipped)
+    close(logp.grad, [[0.0 if clipped else -adv * rho]])
+
+
+def test_grpo_padding_and_gradcheck():
+    g = torch.Generator().manual_seed(3)
+    logp0 = -torch.rand(3, 4, generator=g, dtype=F64) * 2
+    # ratios chosen away from the clip's kinks at 0.8 and 1.2, so finite differences are smooth
+    rho = torch.tensor([[0.5, 0.9, 1.1, 1.5], [0.7, 1.3, 1.0, 1.0], [1.05, 1.0, 1.0, 1.0]],
+                       dtype=F64)
+    logp_old = logp0 - rho.log()
+    logp_ref = -torch.rand(3, 4, generator=g, dtype=F64) * 2
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 0, 0]], dtype=torch.bool)
+    adv = torch.tensor([1.0, -0.7, 0.3], dtype=F64)
+
+    def f(logp):
+        return grpo_loss(logp, logp_ref, logp_old, mask, adv, kl_coef=0.1)[0]
+
+    assert torch.autograd.gradcheck(f, (logp0.clone().requires_grad_(True),))
+
+    # Garbage in the padded slots changes neither the loss nor the gradient.
+    def loss_and_grad(pad_logp, pad_ref, pad_old):
+        logp = torch.where(mask, logp0, pad_logp).requires_grad_(True)
+        loss = grpo_loss(logp, torch.where(mask, logp_ref, pad_ref),
+                         torch.where(mask, logp_old, pad_old), mask, adv, kl_coef=0.1)[0]
+        loss.backward()
+        return loss.detach(), logp.grad
+
+    clean = loss_and_grad(0.0, 0.0, 0.0)
+    dirty = loss_and_grad(-float("inf"), 1e30, float("nan"))
+    assert torch.equal(clean[0], dirty[0]) and torch.equal(clean[1], dirty[1])
+    assert torch.equal(dirty[1][~mask], torch.zeros(int((~mask).sum()), dtype=F64))
+
+
+# ----------------------------------------------------------------------------------------------
+# LogZHead
+
+def test_log_z_head_shape_prompt_only_and_gradient():
+    torch.manual_seed(0)
+    B, T, H = 3, 5, 8
+    head = LogZHead(H).eval()  # eval: no dropout, so two calls give the same output
+    hidden = torch.randn(B, T, H, requires_grad=True)
+    prompt_mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 0, 0, 0], [0, 1, 1, 1, 0]],
+                               dtype=torch.bool)  # row 3: a left-padded prompt
+    log_z = head(hidden, prompt_mask)
+    assert log_z.shape == (B,) and log_z.dtype == torch.float32
+
+    # only prompt positions matter, even if the others hold inf
+    other = torch.where(prompt_mask.unsqueeze(-1), hidden.detach(), float("inf"))
+    assert torch.equal(head(other, prompt_mask), log_z.detach())
+
+    # not detached: the gradient reaches the prompt's hidden states, and only those
+    log_z.sum().backward()
+    grad_norm = hidden.grad.norm(dim=-1)  # (B, T)
+    assert (grad_norm[prompt_mask] > 0).all() and (grad_norm[~prompt_mask] == 0).all()
+
+
+def test_log_z_head_architecture_and_empty_prompt():
+    # official: 2 x [Linear(H, H) -> GELU -> LayerNorm(H) -> Dropout(0.1)] then Linear(H, 1)
+    head = LogZHead(8)
+    block = ["Linear", "GELU", "LayerNorm", "Dropout"]
+    assert [type(m).__name__ for m in head.mlp] == block + block + ["Linear"]
+    assert head.mlp[-1].out_features == 1 and head.mlp[3].p == 0.1
+    with pytest.raises(ValueError, match="at least one prompt token"):
+        head(torch.zeros(2, 3, 8), torch.tensor([[True, False, False], [False, False, False]]))
+
+
+def test_log_z_head_float32_under_bf16():
+    head = LogZHead(8)
+    hidden = torch.randn(2, 3, 8).to(torch.bfloat16)
+    prompt_mask = torch.ones(2, 3, dtype=torch.bool)
+    assert head(hidden, prompt_mask).dtype == torch.float32
+    with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
+        assert head(hidden, prompt_mask).dtype == torch.float32
+
+
+def test_log_z_head_gradcheck():
+    torch.manual_seed(0)
+    head = LogZHead(6).double().eval()
+    hidden = torch.randn(2, 4, 6, dtype=F64, requires_grad=True)
+    prompt_mask = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]], dtype=torch.bool)
+    assert torch.autograd.gradcheck(lambda h: head(h, prompt_mask), (hidden,))
+
+
+# ----------------------------------------------------------------------------------------------
+# Distribution matching (the paper's Figure 1 and Proposition 1)
+#
+# 12 possible answers, each a one-token "response". The reward has three modes: answer 2
+# (reward 1.0), answer 6 (0.8) and answer 9 (0.9); the reference prefers later answers. With a
+# raw reward r (no group normalisation) the target is exactly p* = pi_ref * exp(beta r) / Z.
+# FlowRL should reach p* with all three modes and learn log Z; GRPO, a reward maximiser,
+# should pile everything onto answer 2.
+
+def toy_problem(beta=3.0):
+    """Reward, reference and target of the toy: (reward, log_ref, log_target, true_log_z)."""
+    x = torch.arange(12, dtype=torch.float32)
+
+    def bump(center):
+        return torch.exp(-0.5 * ((x - center) / 0.8) ** 2)
+
+    reward = bump(2) + 0.8 * bump(6) + 0.9 * bump(9)  # (12,)
+    log_ref = torch.log_softmax(0.1 * x, dim=0)  # (12,) non-uniform reference
+    log_target = log_ref + beta * reward  # (12,) unnormalised log p*
+    true_log_z = torch.logsumexp(log_target, dim=0)
+    return reward, log_ref, log_target - true_log_z, true_log_z.item()
+
+
+def train_toy_distribution(algo, steps=200, seed=0, beta=3.0, group_size=8, n_groups=8, lr=0.1):
+    """Train a 12-logit softmax policy (started at the reference) with "flowrl" or "grpo" on
+    sampled groups, one Adam step per fresh sample (on-policy, so w = 1). Returns a dict:
+    policy, target, reference, reward (each (12,)), kl = KL(policy || target), kl_curve (one
+    value per step), log_z (learned, None for grpo), true_log_z."""
+    if algo not in ("flowrl", "grpo"):
+        raise ValueError(f"algo must be 'flowrl' or 'grpo', got {algo!r}")
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    reward, log_ref, log_target, true_log_z = toy_problem(beta)
+    logits = log_ref.clone().requires_grad_(True)  # (12,) the policy starts as the reference
+    log_z = torch.zeros((), requires_grad=True)  # scalar: a single prompt
+    params = [logits, log_z] if algo == "flowrl" else [logits]
+    opt = torch.optim.Adam(params, lr=lr)
+    B = group_size * n_groups
+    mask = torch.ones(B, 1, dtype=torch.bool)  # every response is exactly one token
+
+    def kl_to_target():
+        # both renormalised in float64, so that rounding cannot make the KL negative
+        log_p = torch.log_softmax(logits.detach().double(), dim=0)  # (12,)
+        log_q = torch.log_softmax(log_target.double(), dim=0)  # (12,)
+        return (log_p.exp() * (log_p - log_q)).sum().item()
+
+    kl_curve = []
+    for _ in range(steps):
+        log_p = torch.log_softmax(logits, dim=0)  # (12,)
+        y = torch.multinomial(log_p.detach().exp(), B, replacement=True, generator=gen)  # (B,)
+        logp = log_p[y].unsqueeze(1)  # (B, 1)
+        logp_ref = log_ref[y].unsqueeze(1)  # (B, 1)
+        if algo == "flowrl":
+            # r_hat = r, the raw reward, so that the target is exactly pi_ref * exp(beta r) / Z
+            loss, _ = flowrl_loss(logp, logp_ref, logp.detach(), mask, reward[y],
+                                  log_z.expand(B), beta=beta)
+        else:
+            adv = group_normalize(reward[y], group_size)
+            loss, _ = grpo_loss(logp, logp_ref, logp.detach(), mask, adv)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        kl_curve.append(kl_to_target())
+
+    return dict(policy=torch.softmax(logits.detach(), dim=0), target=log_target.exp(),
+                reference=log_ref.exp(), reward=reward, kl=kl_curve[-1], kl_curve=kl_curve,
+                log_z=log_z.item() if algo == "flowrl" else None, true_log_z=true_log_z)
+
+
+def test_flowrl_matches_the_reward_distribution_grpo_collapses():
+    # Reached with seed 0 and 200 steps (both runs together take under a second):
+    #   FlowRL: KL(policy || p*) < 1e-4, log Z = 1.7512 vs true 1.7512; all three modes kept
+    #           (p* = 0.19, 0.16, 0.29 at answers 2, 6, 9).
+    #   GRPO:   KL = 1.63, policy(answer 2) = 0.998 while p*(answer 2) = 0.19, so
+    #           KL ~= -log 0.19 = 1.6: collapse onto the single highest reward.
+    flow = train_toy_distribution("flowrl", seed=0)
+    assert flow["kl"] < 0.05
+    assert abs(flow["log_z"] - flow["true_log_z"]) < 0.1
+    assert (flow["policy"][[2, 6, 9]] > 0.1).all()
+
+    grpo = train_toy_distribution("grpo", seed=0)
+    assert grpo["kl"] > 1.0
+    assert grpo["policy"][2] > 0.95
