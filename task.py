@@ -1,0 +1,133 @@
+"""
+The problems train.py learns on: the built-in toy arithmetic task, or a user's JSONL file.
+
+Toy task: add 4 or 5 one-digit numbers, one step at a time, in any order. Every order is a valid
+solution path, so a problem has up to 4! = 24 or 5! = 120 correct completions, all ending in
+"#### N":
+
+    prompt      "3+5+2+7\n"
+    completion  "5+2=7,7+3=10,10+7=17 #### 17"   (or "3+5=8,8+2=10,10+7=17 #### 17", ...)
+
+Why one-digit numbers: with two-digit ones, the 0.8M-parameter model needs about twice the SFT
+steps before its errors become ones that reward can fix (after 600 steps it still garbles the
+numbers it copies and is right partly by luck, and RL at any learning rate did not lift it);
+one-digit sums reach that point in 600 steps, a few minutes on a laptop CPU.
+
+SFT demonstrations draw the order uniformly, so the starting policy spreads over the paths;
+reward-maximising RL is free to collapse onto one of them, distribution matching should not.
+A fraction of the demonstrations (train.py --sft_slip) come from a careless teacher whose final
+"#### N" is off by one: imitation learns to make that slip too, and only the reward can tell the
+policy that it is wrong. This is what leaves RL a clear job after a few minutes of SFT.
+Evaluation problems are a fixed set (the same for every --seed) and no training problem adds the
+same numbers as one of them.
+"""
+import json
+import os
+import random
+
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+
+PAD, EOS = "<pad>", "<eos>"
+EVAL_SEED = 1234  # the held-out problems do not move with --seed, so runs compare on the same set
+TERMS, LO, HI = (4, 5), 1, 9  # 4 or 5 numbers from 1 to 9
+
+
+def toy_problem(rng):
+    """A random problem: (question, gold answer), e.g. ("3+5+2+7", "17")."""
+    nums = [rng.randint(LO, HI) for _ in range(rng.choice(TERMS))]
+    return "+".join(map(str, nums)), str(sum(nums))
+
+
+def toy_solution(question, rng, slip=0.0):
+    """A completion adding the numbers in an order drawn uniformly. With probability `slip` the
+    teacher is careless: the "#### N" line is off by one from the sum just computed."""
+    nums = [int(n) for n in question.split("+")]
+    rng.shuffle(nums)
+    total, steps = nums[0], []
+    for n in nums[1:]:
+        steps.append(f"{total}+{n}={total + n}")
+        total += n
+    if rng.random() < slip:
+        total += rng.choice((-1, 1))  # sums are at least 4: the answer stays a positive number
+    return ",".join(steps) + f" #### {total}"
+
+
+def toy_key(question):
+    return tuple(sorted(question.split("+")))  # the same numbers in any order are the same problem
+
+
+class ToyTask:
+    """Endless training problems from rng, and n_eval fixed held-out ones."""
+
+    def __init__(self, n_eval):
+        eval_rng = random.Random(EVAL_SEED)
+        self.eval_set = []
+        while len(self.eval_set) < n_eval:
+            p = toy_problem(eval_rng)
+            if toy_key(p[0]) not in {toy_key(q) for q, _ in self.eval_set}:
+                self.eval_set.append(p)
+        self.held_out = {toy_key(q) for q, _ in self.eval_set}
+
+    def train_problem(self, rng):
+        while True:
+            p = toy_problem(rng)
+            if toy_key(p[0]) not in self.held_out:
+                return p
+
+
+class FileTask:
+    """Problems from a JSONL file of {"question": ..., "answer": ...} objects, one per line.
+
+    GSM8K's answers (a worked solution ending in "#### N") are fine: reward.py grades against the
+    part after "####". The first n_eval problems of a seed-independent shuffle are held out."""
+
+    def __init__(self, path, n_eval, too_long=None):
+        problems = read_jsonl(path, too_long)
+        if len(problems) < 2:
+            raise ValueError(f"{path}: needs at least 2 problems (1 to train on, 1 held out), "
+                             f"found {len(problems)}")
+        random.Random(EVAL_SEED).shuffle(problems)
+        n_eval = max(1, min(n_eval, len(problems) // 5))
+        self.eval_set, self.train_set = problems[:n_eval], problems[n_eval:]
+
+    def train_problem(self, rng):
+        return rng.choice(self.train_set)
+
+
+def read_jsonl(path, too_long=None):
+    """[(question, answer)] from a JSONL file; a bad line is an error naming the file and line.
+    too_long(question) returns why a question's prompt cannot fit the model, or None."""
+    problems = []
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: not found")
+    with open(path) as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path} line {i}: invalid JSON ({e.msg})") from None
+            for field in ("question", "answer"):
+                if not isinstance(obj, dict) or not isinstance(obj.get(field), (str, int, float)):
+                    raise ValueError(f"{path} line {i}: missing field {field!r} (a string)")
+            question = str(obj["question"])
+            if too_long and too_long(question):
+                raise ValueError(f"{path} line {i}: {too_long(question)}")
+            problems.append((question, str(obj["answer"])))
+    return problems
+
+
+def train_toy_tokenizer(seed=0):
+    """A character-level tokenizer, trained by `tokenizers` on toy-task text: one token per
+    character (digits, '+', '=', ',', ' ', '#', newline), plus <pad> (id 0) and <eos> (id 1)."""
+    rng = random.Random(seed)
+    text = []
+    for _ in range(200):
+        q, _ = toy_problem(rng)
+        text.append(q + "\n" + toy_solution(q, rng))
+    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(r".|\n"), "isolated")  # every character alone
+    tok.decoder = decoders.Fuse()  # decode by concatenation, no spaces between tokens
+    tok.train_from_iterator(text, trainers.WordLevelTrainer(special_tokens=[PAD, EOS, "<unk>"]))
+    return tok

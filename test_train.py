@@ -1,0 +1,140 @@
+"""train.py end to end, on runs a few steps long: outputs, resume, real checkpoints, bad input."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from model import Transformer
+from task import train_toy_tokenizer
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TINY = ["--sft_steps", "12", "--rl_steps", "4", "--eval_interval", "2", "--prompts_per_step", "2",
+        "--group_size", "4", "--eval_prompts", "3", "--eval_samples", "4", "--max_new_tokens", "24"]
+
+
+def train(*flags, ok=True):
+    r = subprocess.run([sys.executable, os.path.join(HERE, "train.py"), *flags], capture_output=True,
+                       text=True, timeout=600)
+    if ok:
+        assert r.returncode == 0, r.stdout + r.stderr
+    return r
+
+
+def records(out_dir):
+    with open(os.path.join(out_dir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("toy"))
+    r = train("--out_dir", out, *TINY)
+    return out, r.stdout
+
+
+def test_toy_run_writes_metrics_and_checkpoints(toy_run):
+    out, stdout = toy_run
+    recs = records(out)
+    evals = [(r["stage"], r["step"]) for r in recs if r["phase"] == "eval"]
+    assert evals == [("sft", 12), ("rl", 2), ("rl", 4)]
+    for r in recs:
+        if r["phase"] == "eval":
+            assert {"accuracy", "pass_at_k", "distinct_correct", "greedy_accuracy"} <= r.keys()
+            assert 0 <= r["accuracy"] <= r["pass_at_k"] <= 1
+    rl = [r for r in recs if r["phase"] == "train" and r["stage"] == "rl"]
+    assert [r["step"] for r in rl] == [1, 2, 3, 4]
+    for key in ("reward", "loss", "delta_abs", "log_z", "w_mean", "w_clipped_frac", "grad_norm",
+                "response_length", "tokens_per_s", "sampler_logp_diff"):
+        assert all(key in r for r in rl), key
+    # the sampler's log-probs and the teacher-forced pi_old agree (pitfall 2 of FLOWRL.md)
+    assert max(r["sampler_logp_diff"] for r in rl) < 1e-4
+    assert "sample" in rl[0] and "rl step 4/4" in stdout
+    # checkpoints: the SFT model and the latest, both loadable by transformers to our logits
+    transformers = pytest.importorskip("transformers")
+    for d in ("sft", "ckpt"):
+        ours = Transformer.from_pretrained(os.path.join(out, d)).eval()
+        theirs = transformers.AutoModelForCausalLM.from_pretrained(os.path.join(out, d)).eval()
+        x = torch.randint(0, ours.config.vocab_size, (2, 10))
+        with torch.no_grad():
+            torch.testing.assert_close(theirs(x).logits, ours(x), atol=1e-4, rtol=0)
+    assert {"tokenizer.json", "state.safetensors", "trainer_state.json"} <= set(os.listdir(os.path.join(out, "ckpt")))
+
+
+def test_resume_reaches_the_same_metrics(toy_run, tmp_path):
+    out, _ = toy_run
+    part = str(tmp_path / "part")
+    train("--out_dir", part, *TINY[:2], "--rl_steps", "2", *TINY[4:])  # stops after RL step 2
+    train("--out_dir", part, "--resume", "--rl_steps", "4")            # the same run, continued
+
+    def comparable(recs):  # everything but wall-clock speed
+        return [{k: v for k, v in r.items() if k != "tokens_per_s"} for r in recs]
+    assert comparable(records(part)) == comparable(records(out))
+
+
+def test_resume_after_a_crash_between_renames(toy_run, tmp_path):
+    # save_checkpoint renames ckpt -> ckpt.old, then ckpt.tmp -> ckpt: a crash in between leaves
+    # only ckpt.old, which --resume must use
+    import shutil
+    out = str(tmp_path / "run")
+    shutil.copytree(toy_run[0], out)
+    os.replace(os.path.join(out, "ckpt"), os.path.join(out, "ckpt.old"))
+    train("--out_dir", out, "--resume", "--rl_steps", "5")
+    assert records(out)[-1]["step"] == 5
+
+
+def test_init_from_hf_checkpoint_with_jsonl_data(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    tok = train_toy_tokenizer()
+    cfg = transformers.Qwen2Config(vocab_size=tok.get_vocab_size(), hidden_size=32, intermediate_size=64,
+                                   num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                   max_position_embeddings=128, tie_word_embeddings=True, eos_token_id=1)
+    torch.manual_seed(0)
+    transformers.Qwen2ForCausalLM(cfg).save_pretrained(tmp_path / "init")
+    tok.save(str(tmp_path / "init" / "tokenizer.json"))
+    with open(tmp_path / "data.jsonl", "w") as f:
+        for a, b in [(12, 30), (41, 17), (25, 25), (60, 33), (71, 19), (44, 44), (13, 86), (52, 21)]:
+            f.write(json.dumps({"question": f"{a}+{b}", "answer": f"{a}+{b}={a + b} #### {a + b}"}) + "\n")
+    out = str(tmp_path / "out")
+    train("--init_from", str(tmp_path / "init"), "--data", str(tmp_path / "data.jsonl"), "--out_dir", out,
+          "--rl_steps", "2", "--eval_interval", "2", "--prompts_per_step", "2", "--group_size", "4",
+          "--max_new_tokens", "16", "--prompt_template", "Q {question}\n")
+    recs = records(out)
+    assert [(r["phase"], r["step"]) for r in recs] == [("eval", 0), ("train", 1), ("train", 2), ("eval", 2)]
+    assert not os.path.exists(os.path.join(out, "sft"))  # no SFT stage on a given checkpoint
+
+
+@pytest.mark.parametrize("lines, message", [
+    (['{"question": "1+1", "answer": "2"}', '{"question": "2+2", "answer": "4"', "{}"], "line 2: invalid JSON"),
+    (['{"question": "1+1", "answer": "2"}', '{"question": "2+2"}'], "line 2: missing field 'answer'"),
+    (['{"question": "1+1", "answer": "2"}', '{"question": "' + "1+" * 100 + '1", "answer": "2"}'],
+     "line 2: the prompt is 202 tokens; with --max_new_tokens 48 that exceeds the model's context of 128"),
+])
+def test_bad_jsonl_names_file_and_line(tmp_path, lines, message):
+    tok = train_toy_tokenizer()
+    from model import ModelConfig
+    Transformer(ModelConfig(vocab_size=tok.get_vocab_size(), eos_token_id=1, max_seq_len=128)).save_pretrained(tmp_path / "m")
+    tok.save(str(tmp_path / "m" / "tokenizer.json"))
+    (tmp_path / "d.jsonl").write_text("\n".join(lines) + "\n")
+    r = train("--init_from", str(tmp_path / "m"), "--data", str(tmp_path / "d.jsonl"),
+              "--out_dir", str(tmp_path / "out"), "--rl_steps", "1", ok=False)  # short if it wrongly runs
+    assert r.returncode != 0
+    assert f"d.jsonl {message}" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_unknown_algo_is_an_argparse_error(tmp_path):
+    r = train("--algo", "ppo", "--out_dir", str(tmp_path), *TINY, ok=False)
+    assert r.returncode == 2 and "invalid choice: 'ppo'" in r.stderr
+
+
+def test_non_finite_loss_stops_and_keeps_the_checkpoint(tmp_path):
+    # lr 1e30 makes the first update blow the weights up; the next loss is NaN
+    out = str(tmp_path / "out")
+    r = train("--out_dir", out, *TINY, "--lr", "1e30", ok=False)
+    assert r.returncode == 1
+    assert "error: rl step 1: the loss is nan; stopping. The last good checkpoint is kept in" in r.stderr
+    with open(os.path.join(out, "ckpt", "trainer_state.json")) as f:
+        assert json.load(f)["step"] == 0  # the checkpoint written before RL began, intact
+    Transformer.from_pretrained(os.path.join(out, "ckpt"))
