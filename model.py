@@ -19,12 +19,12 @@ What sampling and the FlowRL loss need from the model, all through `forward`:
 import json
 import math
 import os
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 
@@ -35,10 +35,9 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x):
-        # normalise in float32 (bf16 sums of squares lose precision), cast back, then scale: as HF does
-        xf = x.float()
-        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * xf.to(x.dtype)
+        # x / sqrt(mean(x^2) + eps) in float32 (bf16 sums of squares lose precision), cast back,
+        # then scaled: as HF does
+        return self.weight * F.rms_norm(x.float(), x.shape[-1:], eps=self.eps).to(x.dtype)
 
 
 def rope_inv_freq(cfg):
@@ -57,9 +56,10 @@ def rope_inv_freq(cfg):
 
 
 def apply_rope(x, cos, sin):
-    # x (B, nh, T, hs); cos, sin (B, 1, T, hs/2). HF's layout: the two halves of hs rotate together
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], dim=-1).to(x.dtype)
+    """Rotate pairs (x_i, x_{i+hs/2}) by their angles, HF's layout: x (B, nh, T, hs); cos (B, 1, T, hs)
+    is [cos, cos] and sin is [-sin, sin], so that x * cos + roll(x) * sin, with roll(x) = [x2, x1],
+    gives [x1 cos - x2 sin, x2 cos + x1 sin] (a roll is cheaper than splitting and concatenating)."""
+    return (x * cos + x.roll(x.size(-1) // 2, dims=-1) * sin).to(x.dtype)
 
 
 class KVCache:
@@ -102,8 +102,14 @@ class Attention(nn.Module):
         if cache is not None:
             k, v = cache.update(layer, k, v)  # (B, nkv, T_total, hs)
         # grouped-query attention: each group of n_head / n_kv_head query heads shares one k/v head
+        gqa = self.n_kv_head != self.n_head
+        if gqa and attn_mask is not None and x.is_cuda:
+            # cuda's kernel for masked attention does not take enable_gqa (SDPA would fall back to
+            # the math kernel, (B, nh, T, T) float32 scores): give every query head its k/v copy
+            k, v = (t.repeat_interleave(self.n_head // self.n_kv_head, dim=1) for t in (k, v))
+            gqa = False
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=attn_mask is None,
-                                           enable_gqa=self.n_kv_head != self.n_head)
+                                           enable_gqa=gqa)
         y = y.transpose(1, 2).reshape(B, T, self.n_head * self.head_dim)  # (B, T, nh*hs)
         return self.o_proj(y)
 
@@ -150,7 +156,7 @@ class ModelConfig:
     o_bias: bool = False            # Llama's attention_bias also puts a bias on o_proj; Qwen2 never
     tie_embeddings: bool = True     # lm_head shares the token embedding matrix
     bos_token_id: int = None
-    eos_token_id: int = None
+    eos_token_id: int = None        # or a list: Llama 3 Instruct ends a turn with any of several
 
     def __post_init__(self):
         self.head_dim = self.head_dim or self.n_embd // self.n_head
@@ -211,7 +217,8 @@ class Transformer(nn.Module):
             self.inv_freq = self.inv_freq.to(idx.device)
         freqs = pos[:, None, :, None].float() * self.inv_freq        # (B, 1, T, hs/2), in float32
         x = self.model.embed_tokens(idx)
-        cos, sin = freqs.cos().to(x.dtype), freqs.sin().to(x.dtype)
+        cos = torch.cat([freqs.cos(), freqs.cos()], -1).to(x.dtype)  # (B, 1, T, hs)
+        sin = torch.cat([-freqs.sin(), freqs.sin()], -1).to(x.dtype)  # (B, 1, T, hs)
         attn_mask = None  # plain causal attention when nothing is padded or cached
         if cache is not None or not bool(mask.all()):
             q_at = torch.arange(start, t_total, device=idx.device)[:, None]  # (T, 1) absolute
@@ -254,11 +261,9 @@ class Transformer(nn.Module):
         kw = {ours: hf[theirs] for ours, theirs in HF_FIELDS.items() if hf.get(theirs) is not None}
         kw.setdefault("n_kv_head", hf["num_attention_heads"])  # HF's defaults when a field is absent
         kw.setdefault("tie_embeddings", False)
-        if isinstance(kw.get("eos_token_id"), list):
-            kw["eos_token_id"] = kw["eos_token_id"][0]
         cfg = ModelConfig(model_type=hf["model_type"], **kw,
                           rope_theta=rope.get("rope_theta", hf.get("rope_theta", 10000.0)),
-                          rope_scaling=rope if rope.get("rope_type") == "llama3" else None,
+                          rope_scaling=rope if rope.get("rope_type", rope.get("type")) == "llama3" else None,
                           qkv_bias=hf["model_type"] == "qwen2" or bool(hf.get("attention_bias")),
                           o_bias=hf["model_type"] == "llama" and bool(hf.get("attention_bias")))
         dtype = dtype or DTYPES.get(hf.get("dtype") or hf.get("torch_dtype"), torch.float32)
@@ -301,7 +306,7 @@ def read_safetensors(path, model):
         if not isinstance(weight_map, dict):
             raise ValueError(f"{index}: field 'weight_map' is missing")
     elif os.path.isfile(os.path.join(path, "model.safetensors")):
-        with safe_open(os.path.join(path, "model.safetensors"), "pt") as f:
+        with open_safetensors(os.path.join(path, "model.safetensors")) as f:
             weight_map = {k: "model.safetensors" for k in f.keys()}
     else:
         raise FileNotFoundError(f"{path}: neither model.safetensors nor model.safetensors.index.json found")
@@ -316,7 +321,7 @@ def read_safetensors(path, model):
         file = os.path.join(path, shard)
         if not os.path.isfile(file):
             raise FileNotFoundError(f"{file}: not found (listed in {os.path.basename(index)})")
-        with safe_open(file, "pt") as f:
+        with open_safetensors(file) as f:
             for name in (n for n in expected if weight_map[n] == shard):
                 t = f.get_tensor(name)
                 if t.shape != expected[name].shape:
@@ -324,6 +329,13 @@ def read_safetensors(path, model):
                                      f"expected {tuple(expected[name].shape)} from config.json")
                 out[name] = t
     return out
+
+
+def open_safetensors(file):
+    try:
+        return safe_open(file, "pt")
+    except SafetensorError as e:
+        raise ValueError(f"{file}: not a readable safetensors file ({e})") from None
 
 
 def write_text(file, text):

@@ -58,8 +58,12 @@ def toy_key(question):
 
 class ToyTask:
     """Endless training problems from rng, and n_eval fixed held-out ones."""
+    LONGEST = "+".join(["9"] * max(TERMS))  # the longest question
+    MAX_EVAL = 500  # of the 1,782 distinct problems (sets of numbers), most stay for training
 
     def __init__(self, n_eval):
+        if n_eval > self.MAX_EVAL:
+            raise ValueError(f"--eval_prompts {n_eval}: the toy task holds out at most {self.MAX_EVAL}")
         eval_rng = random.Random(EVAL_SEED)
         self.eval_set = []
         while len(self.eval_set) < n_eval:
@@ -79,7 +83,8 @@ class FileTask:
     """Problems from a JSONL file of {"question": ..., "answer": ...} objects, one per line.
 
     GSM8K's answers (a worked solution ending in "#### N") are fine: reward.py grades against the
-    part after "####". The first n_eval problems of a seed-independent shuffle are held out."""
+    part after "####". The first n_eval problems of a seed-independent shuffle are held out, at
+    most a fifth of the file."""
 
     def __init__(self, path, n_eval, too_long=None):
         problems = read_jsonl(path, too_long)
@@ -100,7 +105,7 @@ def read_jsonl(path, too_long=None):
     problems = []
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: not found")
-    with open(path) as f:
+    with open(path, encoding="utf-8") as f:
         for i, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -120,7 +125,8 @@ def read_jsonl(path, too_long=None):
 
 def train_toy_tokenizer(seed=0):
     """A character-level tokenizer, trained by `tokenizers` on toy-task text: one token per
-    character (digits, '+', '=', ',', ' ', '#', newline), plus <pad> (id 0) and <eos> (id 1)."""
+    character (digits, '+', '=', ',', ' ', '#', newline), plus <pad> (id 0), <eos> (id 1) and
+    <unk> (id 2)."""
     rng = random.Random(seed)
     text = []
     for _ in range(200):

@@ -83,6 +83,19 @@ def test_response_mask_when_pad_is_eos():
                                                [True, False, False, False]]
 
 
+def test_several_eos_ids():
+    # Llama 3 Instruct ends a turn with any of several ids: the first of them ends the response
+    resp = torch.tensor([[4, 9, 5, 8], [4, 8, 9, 5], [4, 5, 6, 7]])
+    assert response_mask(resp, [8, 9]).tolist() == [[True, True, False, False], [True, True, False, False],
+                                                     [True] * 4]
+
+
+def test_generate_stops_at_any_of_several_eos(model):
+    r = generate(model, PROMPTS, 12, eos_id=[EOS, 5], generator=torch.Generator().manual_seed(0))
+    for ids, n in zip(r.response_ids.tolist(), r.response_mask.sum(1).tolist()):
+        assert not {EOS, 5} & set(ids[:n - 1]) and (n == 12 or ids[n - 1] in (EOS, 5))
+
+
 def test_pad_equal_to_eos(model):
     r = generate(model, PROMPTS, 12, eos_id=EOS, pad_id=EOS, generator=torch.Generator().manual_seed(0))
     for ids, n in zip(r.response_ids.tolist(), r.response_mask.sum(1).tolist()):

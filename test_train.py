@@ -138,3 +138,29 @@ def test_non_finite_loss_stops_and_keeps_the_checkpoint(tmp_path):
     with open(os.path.join(out, "ckpt", "trainer_state.json")) as f:
         assert json.load(f)["step"] == 0  # the checkpoint written before RL began, intact
     Transformer.from_pretrained(os.path.join(out, "ckpt"))
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--data", "x.jsonl"], "--data needs --init_from"),
+    (["--mini_batches", "0"], "argument --mini_batches: must be at least 1, got 0"),
+    (["--prompts_per_step", "3"], "--prompts_per_step 3 is not divisible by --mini_batches 2"),
+    (["--max_new_tokens", "200"], "error: toy task: the prompt is 10 tokens; with --max_new_tokens 200 "
+                                  "that exceeds the model's context of 128 tokens"),
+    (["--eval_prompts", "2000"], "error: --eval_prompts 2000: the toy task holds out at most 500"),
+    (["--resume"], "error: --resume: no checkpoint in"),
+])
+def test_bad_flags_fail_before_training(tmp_path, flags, message):
+    r = train("--out_dir", str(tmp_path / "out"), *TINY, *flags, ok=False)
+    assert r.returncode != 0 and message in r.stderr and "Traceback" not in r.stderr
+    assert "sft step" not in r.stdout  # nothing was trained before the error
+
+
+def test_corrupted_weights_are_one_clear_error(tmp_path):
+    tok = train_toy_tokenizer()
+    from model import ModelConfig
+    Transformer(ModelConfig(vocab_size=tok.get_vocab_size(), eos_token_id=1)).save_pretrained(tmp_path / "m")
+    tok.save(str(tmp_path / "m" / "tokenizer.json"))
+    (tmp_path / "m" / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not a header")
+    r = train("--init_from", str(tmp_path / "m"), "--out_dir", str(tmp_path / "out"), "--rl_steps", "1", ok=False)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.startswith(f"error: {tmp_path / 'm' / 'model.safetensors'}: not a readable safetensors file")

@@ -5,7 +5,7 @@ Train a language model with FlowRL (or the GRPO baseline) on math problems.
     python train.py --algo grpo          # the same run with GRPO
     python train.py --resume             # continue a stopped run from <out_dir>/ckpt
     python train.py --init_from out/sft --out_dir out/rl2    # RL only, from a saved model
-    python train.py --init_from ~/Qwen2.5-0.5B-Instruct --data gsm8k.jsonl --device cuda \\
+    python train.py --init_from ~/Qwen2.5-0.5B-Instruct --data gsm8k.jsonl --device cuda --lr 1e-6 \\
         --prompt_template $'<|im_start|>user\\n{question}<|im_end|>\\n<|im_start|>assistant\\n'
 
 Stage 1, SFT (toy task only): a small model learns from scratch on demonstrations whose order of
@@ -28,7 +28,6 @@ Where this follows the official FlowRL recipe and where it departs (toy scale):
 """
 import argparse
 import contextlib
-import copy
 import json
 import math
 import os
@@ -38,25 +37,36 @@ import sys
 import time
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from flowrl import WEIGHT_MODES, LogZHead, flowrl_loss, group_normalize, grpo_loss
 from model import ModelConfig, Transformer, load_tokenizer, read_json, write_text
 from reward import math_reward
-from sample import Rollout, generate, left_pad, token_logprobs
+from sample import Rollout, eos_ids, generate, left_pad, response_mask, token_logprobs
 from task import EOS, PAD, FileTask, ToyTask, toy_solution, train_toy_tokenizer
+
+
+
+def count(text, least=1):
+    """argparse type: an integer >= least."""
+    n = int(text)
+    if n < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, got {n}")
+    return n
+
 
 p = argparse.ArgumentParser(description=__doc__.split("\n")[1], formatter_class=argparse.RawTextHelpFormatter)
 p.add_argument("--algo", choices=["flowrl", "grpo"], default="flowrl")
 p.add_argument("--out_dir", default="out")
 p.add_argument("--seed", type=int, default=0)
 p.add_argument("--device", default="auto", help="auto: cuda, then mps, then cpu")
-p.add_argument("--sft_steps", type=int, default=600, help="SFT steps (toy task only)")
-p.add_argument("--rl_steps", type=int, default=100)
-p.add_argument("--group_size", type=int, default=8, help="responses per prompt (official: 8)")
-p.add_argument("--prompts_per_step", type=int, default=16)
-p.add_argument("--mini_batches", type=int, default=2, help="optimizer steps per rollout")
-p.add_argument("--eval_interval", type=int, default=25, help="RL steps between evaluations")
+p.add_argument("--sft_steps", type=lambda t: count(t, 0), default=600, help="SFT steps (toy task only)")
+p.add_argument("--rl_steps", type=lambda t: count(t, 0), default=100)
+p.add_argument("--group_size", type=count, default=8, help="responses per prompt (official: 8)")
+p.add_argument("--prompts_per_step", type=count, default=16)
+p.add_argument("--mini_batches", type=count, default=2, help="optimizer steps per rollout")
+p.add_argument("--eval_interval", type=count, default=25, help="RL steps between evaluations")
 p.add_argument("--beta", type=float, default=15.0, help="reward temperature (official: 15)")
 p.add_argument("--lr", type=float, default=1e-4, help="RL learning rate (official 7B: 1e-6)")
 p.add_argument("--init_from", help="an HF-format Llama/Qwen2 directory with tokenizer.json")
@@ -66,11 +76,11 @@ p.add_argument("--resume", action="store_true", help="continue from <out_dir>/ck
 p.add_argument("--weight", choices=WEIGHT_MODES, default="cap", help="FlowRL importance weight")
 p.add_argument("--detach_log_z", action="store_true", help="no gradient from log Z into the LM")
 p.add_argument("--kl_coef", type=float, default=0.0, help="GRPO's k3 KL coefficient")
-p.add_argument("--max_new_tokens", type=int, default=48)
-p.add_argument("--eval_prompts", type=int, default=64, help="held-out prompts")
-p.add_argument("--eval_samples", type=int, default=8, help="samples per held-out prompt (k)")
+p.add_argument("--max_new_tokens", type=count, default=48)
+p.add_argument("--eval_prompts", type=count, default=64, help="held-out prompts")
+p.add_argument("--eval_samples", type=count, default=8, help="samples per held-out prompt (k)")
 p.add_argument("--sft_lr", type=float, default=2e-3)
-p.add_argument("--sft_batch", type=int, default=64)
+p.add_argument("--sft_batch", type=count, default=64)
 p.add_argument("--sft_slip", type=float, default=0.25, help="fraction of SFT answers off by one (task.py)")
 args = p.parse_args()
 
@@ -82,27 +92,36 @@ WARMUP = 10  # RL warm-up steps (official), then a constant lr
 # ---- setup: device, output directory, resume ------------------------------------------------
 if "{question}" not in args.prompt_template:
     p.error("--prompt_template must contain {question}")
+if args.data and not args.init_from:
+    p.error("--data needs --init_from: SFT exists only for the built-in toy task")
 if args.prompts_per_step % args.mini_batches:
     p.error(f"--prompts_per_step {args.prompts_per_step} is not divisible by --mini_batches {args.mini_batches}")
 os.makedirs(args.out_dir, exist_ok=True)
 CKPT, METRICS = os.path.join(args.out_dir, "ckpt"), os.path.join(args.out_dir, "metrics.jsonl")
 state = None
-if args.resume:
-    if not os.path.isdir(CKPT) and os.path.isdir(CKPT + ".old"):
-        os.replace(CKPT + ".old", CKPT)  # a crash between the two renames of save_checkpoint
-    if not os.path.isfile(os.path.join(CKPT, "trainer_state.json")):
-        sys.exit(f"error: --resume: no checkpoint in {CKPT}")
-    state = read_json(os.path.join(CKPT, "trainer_state.json"))
-    # the run's own settings, except its length and device when given again on the command line
-    given = {k for k in ("sft_steps", "rl_steps", "eval_interval", "device")
-             if any(a == f"--{k}" or a.startswith(f"--{k}=") for a in sys.argv)}
-    vars(args).update({k: v for k, v in state["args"].items() if k not in given and k != "resume"})
-    with open(METRICS) as f:  # drop what was logged after the checkpoint
-        lines = f.readlines()[:state["metrics_lines"]]
-    with open(METRICS, "w") as f:
-        f.writelines(lines)
-elif os.path.exists(METRICS):
-    os.remove(METRICS)
+BAD_INPUT = (ValueError, OSError, SafetensorError)  # reported as one line naming file and problem
+try:
+    if args.resume:
+        if not os.path.isdir(CKPT) and os.path.isdir(CKPT + ".old"):
+            os.replace(CKPT + ".old", CKPT)  # a crash between the two renames of save_checkpoint
+        if not os.path.isfile(os.path.join(CKPT, "trainer_state.json")):
+            sys.exit(f"error: --resume: no checkpoint in {CKPT}")
+        state = read_json(os.path.join(CKPT, "trainer_state.json"))
+        # the run's own settings, except its length and device when given again on the command line
+        given = {k for k in ("sft_steps", "rl_steps", "eval_interval", "device")
+                 if any(a == f"--{k}" or a.startswith(f"--{k}=") for a in sys.argv)}
+        vars(args).update({k: v for k, v in state["args"].items() if k not in given and k != "resume"})
+        lines = open(METRICS).readlines() if os.path.exists(METRICS) else []
+        with open(METRICS, "w") as f:  # drop what was logged after the checkpoint
+            f.writelines(lines[:state["metrics_lines"]])
+    else:  # a new run: nothing of an earlier run in out_dir may be resumed or mixed in
+        for old in (METRICS, CKPT, CKPT + ".old", CKPT + ".tmp"):
+            if os.path.isdir(old):
+                shutil.rmtree(old)
+            elif os.path.exists(old):
+                os.remove(old)
+except BAD_INPUT as e:
+    sys.exit(f"error: {e}")
 
 auto = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
 device = torch.device(auto if args.device == "auto" else args.device)
@@ -120,14 +139,15 @@ try:  # bad input (a broken checkpoint, a bad data line): one line naming file a
     if state or args.init_from:
         src = CKPT if state else args.init_from
         model, tok = Transformer.from_pretrained(src, torch.float32, device), load_tokenizer(src)
-except (ValueError, FileNotFoundError) as e:
+except BAD_INPUT as e:
     sys.exit(f"error: {e}")
 if not (state or args.init_from):
     tok = train_toy_tokenizer()
     model = Transformer(ModelConfig(vocab_size=tok.get_vocab_size(), eos_token_id=tok.token_to_id(EOS),
                                     **TOY)).to(device)
 eos_id = model.config.eos_token_id if model.config.eos_token_id is not None else tok.token_to_id(EOS)
-pad_id = tok.token_to_id(PAD) if tok.token_to_id(PAD) is not None else eos_id  # masks come from positions
+pad_id = tok.token_to_id(PAD)  # masks come from positions, so padding with an EOS id is fine too
+pad_id = pad_id if pad_id is not None else eos_ids(eos_id)[0]
 
 
 def encode(question):
@@ -143,7 +163,9 @@ def too_long(question):
 
 try:
     task = FileTask(args.data, args.eval_prompts, too_long) if args.data else ToyTask(args.eval_prompts)
-except (ValueError, FileNotFoundError) as e:
+    if not args.data and too_long(ToyTask.LONGEST):
+        raise ValueError(f"toy task: {too_long(ToyTask.LONGEST)}")
+except BAD_INPUT as e:
     sys.exit(f"error: {e}")
 print(f"{sum(p.numel() for p in model.parameters()):,} parameters on {device}; "
       f"{'data ' + args.data if args.data else 'toy task'}; out_dir {args.out_dir}")
@@ -174,7 +196,8 @@ def save_checkpoint(stage, step, opt, logz):
         n_lines = sum(1 for _ in f)
     write_text(os.path.join(tmp, "trainer_state.json"), json.dumps(dict(
         stage=stage, step=step, metrics_lines=n_lines, py_rng=py_rng.getstate(), args=vars(args),
-        ref_dir=REF_DIR, opt_groups=opt_state["param_groups"])))
+        ref_dir=REF_DIR, opt_groups=opt_state["param_groups"], device_type=device.type)))
+    shutil.rmtree(CKPT + ".old", ignore_errors=True)  # left by a crash in an earlier save
     if os.path.isdir(CKPT):
         os.replace(CKPT, CKPT + ".old")
     os.replace(tmp, CKPT)
@@ -184,9 +207,13 @@ def save_checkpoint(stage, step, opt, logz):
 def load_checkpoint(opt, logz):
     tensors = load_file(os.path.join(CKPT, "state.safetensors"))
     torch.set_rng_state(tensors["rng.torch"])
-    sampler.set_state(tensors["rng.sampler"])
-    if "rng.cuda" in tensors and device.type == "cuda":
-        torch.cuda.set_rng_state(tensors["rng.cuda"], device)
+    if state["device_type"] == device.type:  # a generator's state is only valid on its own device type
+        sampler.set_state(tensors["rng.sampler"])
+        if device.type == "cuda":
+            torch.cuda.set_rng_state(tensors["rng.cuda"], device)
+    else:
+        print(f"note: resuming on {device.type}, saved on {state['device_type']}: the sampler is "
+              f"re-seeded, so the run will not repeat an uninterrupted one exactly")
     version, internal, gauss = state["py_rng"]
     py_rng.setstate((version, tuple(internal), gauss))
     if logz is not None:
@@ -213,12 +240,12 @@ def decode(rollout, i):
 
 
 def rollout_of(prompts, responses):
-    """A Rollout from token lists: prompts left-padded, responses right-padded (for SFT)."""
+    """A Rollout from token lists, for SFT: prompts left-padded, responses (ending in EOS)
+    right-padded."""
     prompt_ids, prompt_mask = left_pad(prompts, pad_id, device)
     N = max(map(len, responses))
-    ids = torch.tensor([r + [pad_id] * (N - len(r)) for r in responses], device=device)
-    mask = torch.tensor([[True] * len(r) + [False] * (N - len(r)) for r in responses], device=device)
-    return Rollout(prompt_ids, prompt_mask, ids, mask, torch.zeros(ids.shape, device=device))
+    ids = torch.tensor([r + [pad_id] * (N - len(r)) for r in responses], device=device)  # (B, N)
+    return Rollout(prompt_ids, prompt_mask, ids, response_mask(ids, eos_id), torch.zeros(ids.shape, device=device))
 
 
 @torch.no_grad()
@@ -247,7 +274,7 @@ def evaluate(stage, step):
 
 
 # ---- stage 1: SFT on demonstrations (toy task only) ---------------------------------------------
-REF_DIR = state["ref_dir"] if state else args.init_from or os.path.join(args.out_dir, "sft")
+REF_DIR = state["ref_dir"] if state else os.path.abspath(args.init_from or os.path.join(args.out_dir, "sft"))
 stage, start = (state["stage"], state["step"]) if state else ("rl" if args.init_from else "sft", 0)
 if stage == "sft":
     opt = torch.optim.AdamW(model.parameters(), lr=args.sft_lr, weight_decay=0.1)
@@ -299,16 +326,16 @@ for step in range(start + 1, args.rl_steps + 1):
     with amp():
         rollout = generate(model, [encode(q) for q, _ in problems for _ in range(G)], args.max_new_tokens,
                            eos_id=eos_id, pad_id=pad_id, generator=sampler)
-    texts = [decode(rollout, i) for i in range(B)]
-    rewards = torch.tensor([math_reward(t, problems[i // G][1]) for i, t in enumerate(texts)], device=device)
+    texts = [decode(rollout, i) for i in range(B)]  # rows i*G .. i*G+G-1 answer problem i
+    rewards = torch.tensor([math_reward(t, problems[i // G][1]) for i, t in enumerate(texts)], device=device)  # (B,)
     r_hat = group_normalize(rewards, G)  # (B,)
     # mini-batches of whole groups; pi_old and pi_ref of each before any update, same shapes as
     # the training pass, so that on the first mini-batch logp == logp_old bit for bit (w == 1)
     rows = B // args.mini_batches
     parts = [slice(i, i + rows) for i in range(0, B, rows)]
-    minis = [rollout[s] for s in parts]
+    minis = [rollout[s] for s in parts]  # mini_batches Rollouts of B / mini_batches rows
     with torch.no_grad(), amp():
-        old = [token_logprobs(model, mb)[0] for mb in minis]
+        old = [token_logprobs(model, mb)[0] for mb in minis]  # (B / mini_batches, N) each
         ref = [token_logprobs(ref_model, mb)[0] for mb in minis]
     logz.train()
     stats = []
@@ -332,6 +359,7 @@ for step in range(start + 1, args.rl_steps + 1):
     record = dict(phase="train", stage="rl", step=step, algo=args.algo,
                   reward=rewards.mean().item(), **{k: sum(s[k] for s in stats) / len(stats) for k in stats[0]},
                   grad_norm_max=max(s["grad_norm"] for s in stats),
+                  **({"w_mean_first": stats[0]["w_mean"]} if args.algo == "flowrl" else {}),  # 1 exactly
                   sampler_logp_diff=(rollout.logprobs[parts[0]] - old[0]).abs()[mask[parts[0]]].max().item(),
                   response_length=mask.sum(1).float().mean().item(),
                   tokens_per_s=mask.sum().item() / (time.time() - t0))
