@@ -139,13 +139,14 @@ def flowrl_loss(logp, logp_ref, logp_old, mask, r_hat, log_z, *, beta=15.0, weig
     if (n == 0).any():
         raise ValueError("flowrl_loss: every response needs at least one mask token")
 
-    lp = _masked(logp, mask).sum(dim=1) / n  # (B,) token mean
+    logp_m = _masked(logp, mask)  # (B, N), 0 at padding
+    lp = logp_m.sum(dim=1) / n  # (B,) token mean
     lp_ref = _masked(logp_ref, mask).sum(dim=1) / n  # (B,)
     delta = log_z + lp - beta * r_hat - lp_ref  # (B,)
 
     # Per-token difference first, then the sum: two sums of hundreds of log-probs subtracted
     # afterwards would lose the small ratio to float32 rounding.
-    log_w = (_masked(logp, mask) - _masked(logp_old, mask)).sum(dim=1).detach()  # (B,) token sum
+    log_w = (logp_m - _masked(logp_old, mask)).sum(dim=1).detach()  # (B,) token sum
     # exp may overflow to inf for a very off-policy sequence. For "cap" and "clip" that is
     # harmless: clamp maps inf to the bound. For "raw" it is left alone on purpose: a sequence
     # e^89 times likelier than when it was sampled makes the estimate meaningless, so the loss
@@ -193,11 +194,12 @@ def grpo_loss(logp, logp_ref, logp_old, mask, adv, *, clip_low=0.2, clip_high=0.
         raise ValueError("grpo_loss: the batch has no mask tokens")
     A = adv.unsqueeze(1)  # (B, 1), one advantage per response, shared by its tokens
 
-    rho = torch.exp(_masked(logp, mask) - _masked(logp_old, mask))  # (B, N), 1 at padding
+    logp_m = _masked(logp, mask)  # (B, N), 0 at padding
+    rho = torch.exp(logp_m - _masked(logp_old, mask))  # (B, N), 1 at padding
     rho_clip = rho.clamp(1 - clip_low, 1 + clip_high)  # (B, N)
     l = -torch.minimum(rho * A, rho_clip * A)  # (B, N)
 
-    lr = _masked(logp_ref, mask) - _masked(logp, mask)  # (B, N), 0 at padding
+    lr = _masked(logp_ref, mask) - logp_m  # (B, N), 0 at padding
     kl = torch.exp(lr) - lr - 1  # (B, N)
 
     loss = _masked(l + kl_coef * kl, mask).sum() / n

@@ -217,8 +217,8 @@ class Transformer(nn.Module):
             self.inv_freq = self.inv_freq.to(idx.device)
         freqs = pos[:, None, :, None].float() * self.inv_freq        # (B, 1, T, hs/2), in float32
         x = self.model.embed_tokens(idx)
-        cos = torch.cat([freqs.cos(), freqs.cos()], -1).to(x.dtype)  # (B, 1, T, hs)
-        sin = torch.cat([-freqs.sin(), freqs.sin()], -1).to(x.dtype)  # (B, 1, T, hs)
+        c, s = freqs.cos(), freqs.sin()
+        cos, sin = torch.cat([c, c], -1).to(x.dtype), torch.cat([-s, s], -1).to(x.dtype)  # (B, 1, T, hs)
         attn_mask = None  # plain causal attention when nothing is padded or cached
         if cache is not None or not bool(mask.all()):
             q_at = torch.arange(start, t_total, device=idx.device)[:, None]  # (T, 1) absolute

@@ -138,11 +138,10 @@ def sample_from(logits, generator=None):
     """One token per row of logits (B, V), by inverse-CDF sampling: a single uniform number per row.
 
     torch.multinomial draws one random number per vocabulary entry, which at a 32k vocabulary costs
-    about a tenth of a 0.1B model's decoding step on a CPU. The running sum is float64 (but on
-    mps, which has none), so no
-    rounding accumulates over the vocabulary (each probability keeps float32's ~1e-7 relative
-    precision), and a token at -inf (probability 0) can never be picked: searchsorted(right=True)
-    returns the first index whose cdf exceeds u, and such a token's cdf equals its predecessor's."""
+    about a tenth of a 0.1B model's decoding step on a CPU. The running sum is float64 (float32 on
+    mps, which has no float64), so no rounding accumulates over the vocabulary, and a token at -inf
+    (probability 0) can never be picked: searchsorted(right=True) returns the first index whose
+    cdf exceeds u, and such a token's cdf equals its predecessor's."""
     wide = torch.float32 if logits.device.type == "mps" else torch.float64  # mps has no float64
     cdf = (logits - logits.amax(-1, keepdim=True)).exp().to(wide).cumsum(-1)  # (B, V) unnormalised
     u = torch.rand(cdf.size(0), 1, generator=generator, device=cdf.device, dtype=wide)

@@ -248,7 +248,6 @@ def rollout_of(prompts, responses):
     return Rollout(prompt_ids, prompt_mask, ids, response_mask(ids, eos_id), torch.zeros(ids.shape, device=device))
 
 
-@torch.no_grad()
 def evaluate(stage, step):
     """k samples at temperature 1.0 per held-out prompt, and one greedy completion."""
     k, problems = args.eval_samples, task.eval_set
@@ -311,7 +310,8 @@ if stage == "sft":
 G, B = args.group_size, args.prompts_per_step * args.group_size
 ref_model = Transformer.from_pretrained(REF_DIR, torch.float32, device).eval().requires_grad_(False)
 logz = LogZHead(model.config.n_embd).to(device)  # float32, trained with the policy
-opt = torch.optim.AdamW(list(model.parameters()) + list(logz.parameters()), lr=args.lr, weight_decay=0.1)
+params = list(model.parameters()) + list(logz.parameters())
+opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.1)
 if state:
     load_checkpoint(opt, logz)
 else:
@@ -351,7 +351,7 @@ for step in range(start + 1, args.rl_steps + 1):
         check_finite(loss.item(), "the loss", "rl", step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(list(model.parameters()) + list(logz.parameters()), CLIP)
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, CLIP)
         check_finite(grad_norm.item(), "the gradient norm", "rl", step)
         opt.step()
         stats.append(dict(m, loss=loss.item(), grad_norm=grad_norm.item()))
