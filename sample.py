@@ -94,6 +94,7 @@ def generate(model, prompts, max_new_tokens, *, temperature=1.0, top_k=0, top_p=
              pad_id=0, generator=None):
     """Sample up to max_new_tokens for each prompt (a list of token-id lists) -> Rollout.
     eos_id: a token id, a list of ids, or None (every row runs to max_new_tokens).
+    generator: None, a torch.Generator, or a list of them, one per prompt (`uniforms`).
 
     One batched prefill of the left-padded prompts fills a preallocated KV cache, then one token
     per step for every row; a row stops at its own eos_id, the loop when every row has stopped."""
@@ -117,10 +118,11 @@ def sample_loop(model, prompts, max_new_tokens, temperature, top_k, top_p, eos_i
     logprobs = torch.zeros(B, max_new_tokens, device=device)
     done = torch.zeros(B, dtype=torch.bool, device=device)
     eos = torch.tensor(eos_ids(eos_id), device=device)
+    u = None if temperature == 0 else uniforms(generator, B, max_new_tokens, device)  # (B, max_new_tokens)
     logits = model(prompt_ids, mask=prompt_mask, cache=cache, logits_from=-1)[:, -1]  # (B, V)
     for t in range(max_new_tokens):
         logits = process(logits, temperature, top_k, top_p)  # (B, V) float32
-        token = logits.argmax(-1) if temperature == 0 else sample_from(logits, generator)  # (B,)
+        token = logits.argmax(-1) if temperature == 0 else sample_from(logits, u[:, t])  # (B,)
         logp = logprobs_of(logits, token)
         response[:, t] = torch.where(done, pad_id, token)
         logprobs[:, t] = torch.where(done, 0.0, logp)
@@ -134,18 +136,32 @@ def sample_loop(model, prompts, max_new_tokens, temperature, top_k, top_p, eos_i
     return Rollout(prompt_ids, prompt_mask, response, response_mask(response, eos_id), logprobs[:, :n])
 
 
-def sample_from(logits, generator=None):
-    """One token per row of logits (B, V), by inverse-CDF sampling: a single uniform number per row.
+def uniforms(generator, B, T, device):
+    """(B, T) uniform numbers in [0, 1), the only randomness of sampling: row b draws its t-th token
+    with u[b, t]. generator: None (torch's global one), one torch.Generator, or a list of B of
+    them, one per row. With one per row, a row's samples do not depend on which rows share its
+    batch: train.py seeds one per response, so that a run samples the same responses whether one
+    process samples the whole batch or several processes each sample a share."""
+    wide = torch.float32 if device.type == "mps" else torch.float64  # mps has no float64
+    if isinstance(generator, (list, tuple)):
+        if len(generator) != B:
+            raise ValueError(f"got {len(generator)} generators for {B} prompts: give one per prompt")
+        return torch.stack([torch.rand(T, generator=g, device=device, dtype=wide) for g in generator])
+    return torch.rand(B, T, generator=generator, device=device, dtype=wide)
+
+
+def sample_from(logits, u):
+    """One token per row of logits (B, V), by inverse-CDF sampling with one uniform number per row,
+    u (B,) from `uniforms`.
 
     torch.multinomial draws one random number per vocabulary entry, which at a 32k vocabulary costs
     about a tenth of a 0.1B model's decoding step on a CPU. The running sum is float64 (float32 on
     mps, which has no float64), so no rounding accumulates over the vocabulary, and a token at -inf
     (probability 0) can never be picked: searchsorted(right=True) returns the first index whose
     cdf exceeds u, and such a token's cdf equals its predecessor's."""
-    wide = torch.float32 if logits.device.type == "mps" else torch.float64  # mps has no float64
-    cdf = (logits - logits.amax(-1, keepdim=True)).exp().to(wide).cumsum(-1)  # (B, V) unnormalised
-    u = torch.rand(cdf.size(0), 1, generator=generator, device=cdf.device, dtype=wide)
-    return torch.searchsorted(cdf, u * cdf[:, -1:], right=True).squeeze(-1).clamp(max=cdf.size(1) - 1)
+    cdf = (logits - logits.amax(-1, keepdim=True)).exp().to(u.dtype).cumsum(-1)  # (B, V) unnormalised
+    token = torch.searchsorted(cdf, u.unsqueeze(1) * cdf[:, -1:], right=True)  # (B, 1)
+    return token.squeeze(-1).clamp(max=cdf.size(1) - 1)
 
 
 def eos_ids(eos_id):

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from model import ModelConfig, Transformer
-from sample import Rollout, generate, process, response_mask, sample_from, token_logprobs
+from sample import Rollout, generate, process, response_mask, sample_from, token_logprobs, uniforms
 
 EOS = 3
 PROMPTS = [[5, 6, 7, 8, 9], [10, 11], [12, 13, 14], [15]]
@@ -54,7 +54,8 @@ def test_sampler_frequencies_match_softmax():
     # frequency has a standard error below sqrt(0.25 / 4e5) = 0.0008, so 0.004 is 5 sigma; the
     # tokens at -inf (first-free and last positions both covered) must never come out
     logits = torch.tensor([0.0, 1.0, float("-inf"), 2.0, float("-inf")]).repeat(400_000, 1)
-    counts = torch.bincount(sample_from(logits, torch.Generator().manual_seed(0)), minlength=5)
+    u = uniforms(torch.Generator().manual_seed(0), 400_000, 1, torch.device("cpu"))[:, 0]  # (400000,)
+    counts = torch.bincount(sample_from(logits, u), minlength=5)
     assert counts[2] == 0 and counts[4] == 0
     torch.testing.assert_close(counts / 400_000, logits[0].softmax(-1), atol=0.004, rtol=0)
 
@@ -116,6 +117,23 @@ def test_rows_do_not_depend_on_the_batch(model):
                       r.response_mask[i:i + 1], r.logprobs[i:i + 1])
         with torch.no_grad():
             torch.testing.assert_close(token_logprobs(model, one)[0][0], r.logprobs[i], atol=1e-5, rtol=0)
+
+
+def test_one_generator_per_row_makes_samples_independent_of_the_batch(model):
+    # train.py seeds one generator per response: a row must sample the same tokens alone, or in
+    # a batch of other rows (at another index, with other padding), as it does in the full batch
+    def gens(seeds):
+        return [torch.Generator().manual_seed(s) for s in seeds]
+    full = generate(model, PROMPTS, 12, eos_id=EOS, generator=gens([10, 11, 12, 13]))
+    part = generate(model, PROMPTS[3:0:-2], 12, eos_id=EOS, generator=gens([13, 11]))  # rows 3 and 1
+    for i, j in ((0, 3), (1, 1)):
+        n = int(full.response_mask[j].sum())
+        assert part.response_ids[i, :n].tolist() == full.response_ids[j, :n].tolist()
+        torch.testing.assert_close(part.logprobs[i], full.logprobs[j, :part.logprobs.size(1)], atol=1e-5, rtol=0)
+    # and the rows differ from one another (the seeds matter)
+    assert len({tuple(r) for r in full.response_ids.tolist()}) > 1
+    with pytest.raises(ValueError, match="got 2 generators for 4 prompts"):
+        generate(model, PROMPTS, 12, generator=gens([1, 2]))
 
 
 def test_greedy_is_deterministic_and_seeds_reproduce(model):

@@ -5,6 +5,7 @@ Train a language model with FlowRL (or the GRPO baseline) on math problems.
     python train.py --algo grpo          # the same run with GRPO
     python train.py --resume             # continue a stopped run from <out_dir>/ckpt
     python train.py --init_from out/sft --out_dir out/rl2    # RL only, from a saved model
+    torchrun --standalone --nproc_per_node=2 train.py        # 2 processes (GPUs, or CPU with gloo)
     python train.py --init_from ~/Qwen2.5-0.5B-Instruct --data gsm8k.jsonl --device cuda --lr 1e-6 \\
         --prompt_template $'<|im_start|>user\\n{question}<|im_end|>\\n<|im_start|>assistant\\n'
 
@@ -25,6 +26,13 @@ Where this follows the official FlowRL recipe and where it departs (toy scale):
   mini-batch has w == 1 exactly; the sampler's own log-probs are logged against it
   (sampler_logp_diff), a check that sampling and training see the same distribution.
 - evaluation samples 8 completions per prompt at temperature 1.0 (the paper: 16 at 0.6).
+
+Under torchrun each process (rank) samples a disjoint share of every step's prompts and
+DistributedDataParallel averages the gradients; each rank's loss is scaled so that the update is
+the single-process update on the union of the shares (`union_scale`). Every response draws its
+samples from its own generator, seeded by (seed, step, its index in the step's whole batch), so
+the same responses come out on any number of processes, and ranks never share a random stream.
+Rank 0 alone prints, evaluates and writes files.
 """
 import argparse
 import contextlib
@@ -37,6 +45,7 @@ import sys
 import time
 
 import torch
+import torch.distributed as dist
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -75,6 +84,9 @@ p.add_argument("--prompt_template", default="{question}\n")
 p.add_argument("--resume", action="store_true", help="continue from <out_dir>/ckpt")
 p.add_argument("--weight", choices=WEIGHT_MODES, default="cap", help="FlowRL importance weight")
 p.add_argument("--detach_log_z", action="store_true", help="no gradient from log Z into the LM")
+p.add_argument("--logz_dropout", type=float, default=0.1,
+               help="dropout in the log Z head (official: 0.1). Masks are drawn per rank, so only\n"
+                    "with 0 does a torchrun run repeat a single-process one to float precision")
 p.add_argument("--kl_coef", type=float, default=0.0, help="GRPO's k3 KL coefficient")
 p.add_argument("--max_new_tokens", type=count, default=48)
 p.add_argument("--eval_prompts", type=count, default=64, help="held-out prompts")
@@ -89,21 +101,49 @@ TOY = dict(n_embd=128, n_layer=4, n_head=4, n_kv_head=2, intermediate_size=384, 
 CLIP = 1.0  # grad-norm clip (official)
 WARMUP = 10  # RL warm-up steps (official), then a constant lr
 
-# ---- setup: device, output directory, resume ------------------------------------------------
+# ---- setup: processes, device, output directory, resume ----------------------------------------
+# torchrun sets RANK and WORLD_SIZE; a plain `python train.py` is rank 0 of a world of 1
+rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 if "{question}" not in args.prompt_template:
     p.error("--prompt_template must contain {question}")
 if args.data and not args.init_from:
     p.error("--data needs --init_from: SFT exists only for the built-in toy task")
-if args.prompts_per_step % args.mini_batches:
-    p.error(f"--prompts_per_step {args.prompts_per_step} is not divisible by --mini_batches {args.mini_batches}")
+if args.prompts_per_step % (world * args.mini_batches):
+    p.error(f"--prompts_per_step {args.prompts_per_step} is not divisible by --mini_batches "
+            f"{args.mini_batches}" + (f" x {world} processes" if world > 1 else ""))
+if not 0 <= args.logz_dropout < 1:
+    p.error(f"--logz_dropout must be in [0, 1), got {args.logz_dropout}")
+
+auto = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+device = torch.device(auto if args.device == "auto" else args.device)
+if world > 1:  # one process per GPU (nccl), or processes on the CPU (gloo)
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+    elif device.type != "cpu":
+        p.error(f"torchrun runs on cuda (nccl) or cpu (gloo), not {device.type}")
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+
+def info(message):  # only rank 0 prints
+    if rank == 0:
+        print(message, flush=True)
+
+
+def barrier():  # wait until rank 0 has written what the other ranks read next
+    if world > 1:
+        dist.barrier()
+
+
 os.makedirs(args.out_dir, exist_ok=True)
 CKPT, METRICS = os.path.join(args.out_dir, "ckpt"), os.path.join(args.out_dir, "metrics.jsonl")
 state = None
 BAD_INPUT = (ValueError, OSError, SafetensorError)  # reported as one line naming file and problem
 try:
     if args.resume:
-        if not os.path.isdir(CKPT) and os.path.isdir(CKPT + ".old"):
+        if rank == 0 and not os.path.isdir(CKPT) and os.path.isdir(CKPT + ".old"):
             os.replace(CKPT + ".old", CKPT)  # a crash between the two renames of save_checkpoint
+        barrier()
         if not os.path.isfile(os.path.join(CKPT, "trainer_state.json")):
             sys.exit(f"error: --resume: no checkpoint in {CKPT}")
         state = read_json(os.path.join(CKPT, "trainer_state.json"))
@@ -111,10 +151,11 @@ try:
         given = {k for k in ("sft_steps", "rl_steps", "eval_interval", "device")
                  if any(a == f"--{k}" or a.startswith(f"--{k}=") for a in sys.argv)}
         vars(args).update({k: v for k, v in state["args"].items() if k not in given and k != "resume"})
-        lines = open(METRICS).readlines() if os.path.exists(METRICS) else []
-        with open(METRICS, "w") as f:  # drop what was logged after the checkpoint
-            f.writelines(lines[:state["metrics_lines"]])
-    else:  # a new run: nothing of an earlier run in out_dir may be resumed or mixed in
+        if rank == 0:
+            lines = open(METRICS).readlines() if os.path.exists(METRICS) else []
+            with open(METRICS, "w") as f:  # drop what was logged after the checkpoint
+                f.writelines(lines[:state["metrics_lines"]])
+    elif rank == 0:  # a new run: nothing of an earlier run in out_dir may be resumed or mixed in
         for old in (METRICS, CKPT, CKPT + ".old", CKPT + ".tmp"):
             if os.path.isdir(old):
                 shutil.rmtree(old)
@@ -123,17 +164,22 @@ try:
 except BAD_INPUT as e:
     sys.exit(f"error: {e}")
 
-auto = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
-device = torch.device(auto if args.device == "auto" else args.device)
-
 
 def amp():  # bf16 autocast on cuda; float32 elsewhere. Log-probs and the loss are float32 anyway
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
 
 
-torch.manual_seed(args.seed)
-py_rng = random.Random(args.seed)  # problems and SFT demonstrations
-sampler = torch.Generator(device).manual_seed(args.seed)  # RL rollouts
+def seed_of(*parts):
+    """One seed from several small integers, e.g. (seed, step, row): distinct parts, distinct seeds."""
+    seed = 0
+    for part in parts:
+        seed = seed * 1_000_003 + part
+    return seed % 2**63
+
+
+torch.manual_seed(args.seed)  # the toy model's initial weights, the same on every rank
+py_rng = random.Random(args.seed)  # problems and SFT demonstrations, the same on every rank
+
 
 try:  # bad input (a broken checkpoint, a bad data line): one line naming file and problem, no traceback
     if state or args.init_from:
@@ -148,6 +194,9 @@ if not (state or args.init_from):
 eos_id = model.config.eos_token_id if model.config.eos_token_id is not None else tok.token_to_id(EOS)
 pad_id = tok.token_to_id(PAD)  # masks come from positions, so padding with an EOS id is fine too
 pad_id = pad_id if pad_id is not None else eos_ids(eos_id)[0]
+# the policy as trained: under torchrun wrapped in DDP, whose backward averages the gradients over
+# the ranks. Sampling, evaluation and the no-grad passes use the bare model: nothing to average.
+policy = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
 
 
 def encode(question):
@@ -167,26 +216,31 @@ try:
         raise ValueError(f"toy task: {too_long(ToyTask.LONGEST)}")
 except BAD_INPUT as e:
     sys.exit(f"error: {e}")
-print(f"{sum(p.numel() for p in model.parameters()):,} parameters on {device}; "
-      f"{'data ' + args.data if args.data else 'toy task'}; out_dir {args.out_dir}")
+info(f"{sum(p.numel() for p in model.parameters()):,} parameters on {device}"
+     f"{f' x {world} processes' if world > 1 else ''}; "
+     f"{'data ' + args.data if args.data else 'toy task'}; out_dir {args.out_dir}")
 
 
 # ---- logging, checkpoints, evaluation -----------------------------------------------------------
 def log(record):
+    if rank > 0:
+        return
     with open(METRICS, "a") as f:
         f.write(json.dumps(record) + "\n")
 
 
 def save_checkpoint(stage, step, opt, logz):
     """Everything to continue the run, written beside the last checkpoint and swapped in by two
-    renames: a crash at any point leaves a complete checkpoint (ckpt, or ckpt.old)."""
+    renames: a crash at any point leaves a complete checkpoint (ckpt, or ckpt.old). Rank 0 writes
+    it; the ranks hold the same weights and optimizer state. No random state is kept: what is
+    random in a step is seeded from (seed, step), so a resumed run repeats an uninterrupted one."""
+    if rank > 0:
+        return
     tmp = CKPT + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
     tok.save(os.path.join(tmp, "tokenizer.json"))
-    tensors = {"rng.torch": torch.get_rng_state(), "rng.sampler": sampler.get_state()}
-    if device.type == "cuda":
-        tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
+    tensors = {}
     if logz is not None:
         tensors.update({f"logz.{k}": v for k, v in logz.state_dict().items()})
     opt_state = opt.state_dict()
@@ -196,7 +250,7 @@ def save_checkpoint(stage, step, opt, logz):
         n_lines = sum(1 for _ in f)
     write_text(os.path.join(tmp, "trainer_state.json"), json.dumps(dict(
         stage=stage, step=step, metrics_lines=n_lines, py_rng=py_rng.getstate(), args=vars(args),
-        ref_dir=REF_DIR, opt_groups=opt_state["param_groups"], device_type=device.type)))
+        ref_dir=REF_DIR, opt_groups=opt_state["param_groups"])))
     shutil.rmtree(CKPT + ".old", ignore_errors=True)  # left by a crash in an earlier save
     if os.path.isdir(CKPT):
         os.replace(CKPT, CKPT + ".old")
@@ -206,14 +260,6 @@ def save_checkpoint(stage, step, opt, logz):
 
 def load_checkpoint(opt, logz):
     tensors = load_file(os.path.join(CKPT, "state.safetensors"))
-    torch.set_rng_state(tensors["rng.torch"])
-    if state["device_type"] == device.type:  # a generator's state is only valid on its own device type
-        sampler.set_state(tensors["rng.sampler"])
-        if device.type == "cuda":
-            torch.cuda.set_rng_state(tensors["rng.cuda"], device)
-    else:
-        print(f"note: resuming on {device.type}, saved on {state['device_type']}: the sampler is "
-              f"re-seeded, so the run will not repeat an uninterrupted one exactly")
     version, internal, gauss = state["py_rng"]
     py_rng.setstate((version, tuple(internal), gauss))
     if logz is not None:
@@ -234,6 +280,14 @@ def check_finite(value, what, stage, step):
                  f"is kept in {CKPT}" + (" (none was written yet)" if not os.path.isdir(CKPT) else ""))
 
 
+def all_reduce(values, op="sum"):
+    """A list of floats summed (or, op="max", maxed) element-wise over the ranks."""
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    if world > 1:
+        dist.all_reduce(t, dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX)
+    return t.tolist()
+
+
 def decode(rollout, i):
     n = int(rollout.response_mask[i].sum())
     return tok.decode(rollout.response_ids[i, :n].tolist())
@@ -249,9 +303,12 @@ def rollout_of(prompts, responses):
 
 
 def evaluate(stage, step):
-    """k samples at temperature 1.0 per held-out prompt, and one greedy completion."""
+    """k samples at temperature 1.0 per held-out prompt, and one greedy completion. Rank 0 alone;
+    the others go on and wait for it at the next step's first all-reduce."""
+    if rank > 0:
+        return
     k, problems = args.eval_samples, task.eval_set
-    g = torch.Generator(device).manual_seed(10_000 + step)  # apart from the training sampler's stream
+    g = torch.Generator(device).manual_seed(10_000 + step)  # apart from the seeds of the training rollouts
     with amp():
         r = generate(model, [encode(q) for q, _ in problems for _ in range(k)], args.max_new_tokens,
                      eos_id=eos_id, pad_id=pad_id, generator=g)
@@ -268,8 +325,8 @@ def evaluate(stage, step):
         greedy_accuracy=sum(math_reward(decode(greedy, j), a) == 1.0
                             for j, (_, a) in enumerate(problems)) / len(problems))
     log(record)
-    print(f"eval {stage} step {step}: accuracy {record['accuracy']:.3f}  pass@{k} {record['pass_at_k']:.3f}  "
-          f"distinct correct {record['distinct_correct']:.2f}  greedy {record['greedy_accuracy']:.3f}", flush=True)
+    info(f"eval {stage} step {step}: accuracy {record['accuracy']:.3f}  pass@{k} {record['pass_at_k']:.3f}  "
+         f"distinct correct {record['distinct_correct']:.2f}  greedy {record['greedy_accuracy']:.3f}")
 
 
 # ---- stage 1: SFT on demonstrations (toy task only) ---------------------------------------------
@@ -288,28 +345,35 @@ if stage == "sft":
         problems = [task.train_problem(py_rng) for _ in range(args.sft_batch)]
         batch = rollout_of([encode(q) for q, _ in problems],
                            [tok.encode(toy_solution(q, py_rng, args.sft_slip)).ids + [eos_id] for q, _ in problems])
+        n_union = batch.response_mask.sum()  # completion tokens of the whole batch, built on every rank
         with amp():
-            logp, _ = token_logprobs(model, batch)
-        loss = -logp.sum() / batch.response_mask.sum()  # cross-entropy on the completion tokens
-        check_finite(loss.item(), "the SFT loss", "sft", step)
+            logp, _ = token_logprobs(policy, batch[rank::world])  # this rank's rows
+        loss = -logp.sum() / n_union  # this rank's share of the cross-entropy on the completion tokens
+        loss_union = all_reduce([loss.item()])[0]
+        check_finite(loss_union, "the SFT loss", "sft", step)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+        (loss * world).backward()  # DDP averages the gradients over the ranks: x world sums the shares
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
         opt.step()
         if step % 25 == 0 or step == args.sft_steps:
-            log(dict(phase="train", stage="sft", step=step, loss=loss.item(), lr=args.sft_lr * frac))
-            print(f"sft step {step}/{args.sft_steps}: loss {loss.item():.4f}  {time.time() - t0:.0f}s", flush=True)
+            log(dict(phase="train", stage="sft", step=step, loss=loss_union, grad_norm=grad_norm.item(),
+                     lr=args.sft_lr * frac))
+            info(f"sft step {step}/{args.sft_steps}: loss {loss_union:.4f}  {time.time() - t0:.0f}s")
         if step % 200 == 0 and step < args.sft_steps:
             save_checkpoint("sft", step, opt, None)
     evaluate("sft", args.sft_steps)
-    model.save_pretrained(REF_DIR)  # the starting point of RL, and pi_ref
-    tok.save(os.path.join(REF_DIR, "tokenizer.json"))
+    if rank == 0:
+        model.save_pretrained(REF_DIR)  # the starting point of RL, and pi_ref
+        tok.save(os.path.join(REF_DIR, "tokenizer.json"))
+    barrier()  # every rank reads pi_ref from REF_DIR next
     stage, start, state = "rl", 0, None
 
 # ---- stage 2: RL ---------------------------------------------------------------------------------
-G, B = args.group_size, args.prompts_per_step * args.group_size
+G = args.group_size
 ref_model = Transformer.from_pretrained(REF_DIR, torch.float32, device).eval().requires_grad_(False)
-logz = LogZHead(model.config.n_embd).to(device)  # float32, trained with the policy
+torch.manual_seed(args.seed)  # the log Z head's initial weights depend on the seed alone
+logz = LogZHead(model.config.n_embd, dropout=args.logz_dropout).to(device)  # float32, trained with the policy
+logz_head = torch.nn.parallel.DistributedDataParallel(logz) if world > 1 and args.algo == "flowrl" else logz
 params = list(model.parameters()) + list(logz.parameters())
 opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.1)
 if state:
@@ -322,13 +386,20 @@ for step in range(start + 1, args.rl_steps + 1):
     t0 = time.time()
     for group in opt.param_groups:
         group["lr"] = args.lr * min(1.0, step / WARMUP)
+    # every rank draws the step's prompts and keeps every world-th one: rank r answers prompts
+    # r, r + world, ..., so mini-batch j over all ranks holds the prompts of a single process's
+    # mini-batch j. Each response samples from a generator seeded by its index in the whole batch.
     problems = [task.train_problem(py_rng) for _ in range(args.prompts_per_step)]
+    mine = [problems[i] for i in range(rank, args.prompts_per_step, world)]
+    index = [i * G + g for i in range(rank, args.prompts_per_step, world) for g in range(G)]
+    generators = [torch.Generator(device).manual_seed(seed_of(args.seed, step, 0, i)) for i in index]
     with amp():
-        rollout = generate(model, [encode(q) for q, _ in problems for _ in range(G)], args.max_new_tokens,
-                           eos_id=eos_id, pad_id=pad_id, generator=sampler)
-    texts = [decode(rollout, i) for i in range(B)]  # rows i*G .. i*G+G-1 answer problem i
-    rewards = torch.tensor([math_reward(t, problems[i // G][1]) for i, t in enumerate(texts)], device=device)  # (B,)
-    r_hat = group_normalize(rewards, G)  # (B,)
+        rollout = generate(model, [encode(q) for q, _ in mine for _ in range(G)], args.max_new_tokens,
+                           eos_id=eos_id, pad_id=pad_id, generator=generators)
+    B = len(index)  # this rank's responses; rows i*G .. i*G+G-1 answer mine[i]
+    texts = [decode(rollout, i) for i in range(B)]
+    rewards = torch.tensor([math_reward(t, mine[i // G][1]) for i, t in enumerate(texts)], device=device)  # (B,)
+    r_hat = group_normalize(rewards, G)  # (B,) whole groups on each rank
     # mini-batches of whole groups; pi_old and pi_ref of each before any update, same shapes as
     # the training pass, so that on the first mini-batch logp == logp_old bit for bit (w == 1)
     rows = B // args.mini_batches
@@ -338,38 +409,50 @@ for step in range(start + 1, args.rl_steps + 1):
         old = [token_logprobs(model, mb)[0] for mb in minis]  # (B / mini_batches, N) each
         ref = [token_logprobs(ref_model, mb)[0] for mb in minis]
     logz.train()
+    torch.manual_seed(seed_of(args.seed, step, 1, rank))  # the log Z head's dropout, per rank and step
     stats = []
     for mb, s, logp_old, logp_ref in zip(minis, parts, old, ref):
         with amp():
-            logp, hidden = token_logprobs(model, mb)
+            logp, hidden = token_logprobs(policy, mb)
         if args.algo == "flowrl":
-            log_z = logz(hidden.detach() if args.detach_log_z else hidden, mb.prompt_mask)
+            log_z = logz_head(hidden.detach() if args.detach_log_z else hidden, mb.prompt_mask)
             loss, m = flowrl_loss(logp, logp_ref, logp_old, mb.response_mask, r_hat[s], log_z,
                                   beta=args.beta, weight=args.weight)
+            n = float(rows)  # the loss and its metrics are means over responses
         else:
             loss, m = grpo_loss(logp, logp_ref, logp_old, mb.response_mask, r_hat[s], kl_coef=args.kl_coef)
-        check_finite(loss.item(), "the loss", "rl", step)
+            n = mb.response_mask.sum().item()  # ... means over response tokens
+        # The union's loss is the mean over all ranks' n_union units; this rank's mean over its n
+        # units times n / n_union is its share of it. DDP averages the gradients (divides their
+        # sum by world), so the loss to backward is world * n / n_union times this rank's: 1 alone.
+        n_union, *means = all_reduce([n, n * loss.item()] + [n * v for v in m.values()])
+        m = {k: v / n_union for k, v in zip(["loss", *m], means)}  # the union's loss and metrics
+        check_finite(m["loss"], "the loss", "rl", step)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, CLIP)
+        (loss * (world * n / n_union)).backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, CLIP)  # of the averaged gradient
         check_finite(grad_norm.item(), "the gradient norm", "rl", step)
         opt.step()
-        stats.append(dict(m, loss=loss.item(), grad_norm=grad_norm.item()))
+        stats.append(dict(m, grad_norm=grad_norm.item()))
     mask = rollout.response_mask
+    reward_sum, n_responses, n_tokens = all_reduce([rewards.sum().item(), B, mask.sum().item()])
     record = dict(phase="train", stage="rl", step=step, algo=args.algo,
-                  reward=rewards.mean().item(), **{k: sum(s[k] for s in stats) / len(stats) for k in stats[0]},
+                  reward=reward_sum / n_responses, **{k: sum(s[k] for s in stats) / len(stats) for k in stats[0]},
                   grad_norm_max=max(s["grad_norm"] for s in stats),
                   **({"w_mean_first": stats[0]["w_mean"]} if args.algo == "flowrl" else {}),  # 1 exactly
-                  sampler_logp_diff=(rollout.logprobs[parts[0]] - old[0]).abs()[mask[parts[0]]].max().item(),
-                  response_length=mask.sum(1).float().mean().item(),
-                  tokens_per_s=mask.sum().item() / (time.time() - t0))
+                  sampler_logp_diff=all_reduce([(rollout.logprobs[parts[0]] - old[0]).abs()[mask[parts[0]]].max()
+                                                .item()], op="max")[0],
+                  response_length=n_tokens / n_responses,
+                  tokens_per_s=n_tokens / (time.time() - t0))
     if step % args.eval_interval == 0 or step == 1:
         record["sample"] = problems[0][0] + " -> " + texts[0]
     log(record)
     extra = f"  delta {record['delta_abs']:.2f}  log Z {record['log_z']:.2f}" if args.algo == "flowrl" else ""
-    print(f"rl step {step}/{args.rl_steps}: reward {record['reward']:.3f}  loss {record['loss']:.4f}{extra}  "
-          f"grad {record['grad_norm']:.2f}  len {record['response_length']:.1f}  "
-          f"{record['tokens_per_s']:.0f} tok/s", flush=True)
+    info(f"rl step {step}/{args.rl_steps}: reward {record['reward']:.3f}  loss {record['loss']:.4f}{extra}  "
+         f"grad {record['grad_norm']:.2f}  len {record['response_length']:.1f}  "
+         f"{record['tokens_per_s']:.0f} tok/s")
     if step % args.eval_interval == 0 or step == args.rl_steps:
         evaluate("rl", step)
         save_checkpoint("rl", step, opt, logz)
+if world > 1:
+    dist.destroy_process_group()
