@@ -140,8 +140,9 @@ def uniforms(generator, B, T, device):
     """(B, T) uniform numbers in [0, 1), the only randomness of sampling: row b draws its t-th token
     with u[b, t]. generator: None (torch's global one), one torch.Generator, or a list of B of
     them, one per row. With one per row, a row's samples do not depend on which rows share its
-    batch: train.py seeds one per response, so that a run samples the same responses whether one
-    process samples the whole batch or several processes each sample a share."""
+    batch (up to float rounding of its logits): train.py seeds one per response, so that a run
+    samples the same responses whether one process samples the whole batch or several processes
+    each sample a share."""
     wide = torch.float32 if device.type == "mps" else torch.float64  # mps has no float64
     if isinstance(generator, (list, tuple)):
         if len(generator) != B:

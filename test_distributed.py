@@ -4,10 +4,12 @@ Why the two runs can be compared at all: every response is sampled from its own 
 by (seed, step, its index in the step's whole batch), and rank r answers prompts r, r + 2, ...,
 so the two ranks together sample exactly the responses a single process samples, and mini-batch j
 of the two ranks together holds the groups of the single process's mini-batch j. What remains is
-the loss normalisation: if it were wrong, the averaged gradient (and so grad_norm, and the
-parameters after the update) would differ from the single process's. GRPO's loss is a mean over
-tokens, and the ranks hold different numbers of tokens, which is the case that needs the
-explicit union_scale; FlowRL's is a mean over responses.
+the loss normalisation: if it were wrong, the averaged gradient would differ from the single
+process's. GRPO's loss is a mean over tokens, and the ranks hold different numbers of tokens,
+the case that needs the explicit scaling above the RL loop's backward; FlowRL's is a mean over
+responses, which the ranks hold equally many of. The check that sees the scale is grad_norm:
+AdamW's update barely depends on the scale of the gradient (in the first steps it is about
+lr x sign(g)), so the parameters mainly check the direction.
 """
 import glob
 import json

@@ -14,8 +14,8 @@ additions is drawn uniformly (task.py), so RL starts from a diverse, imperfect p
 Stage 2, RL: each step samples prompts_per_step prompts x group_size responses, scores them with
 reward.py, normalises rewards within each group, and takes mini_batches optimizer steps.
 Writes <out_dir>/metrics.jsonl, <out_dir>/sft (the SFT model) and <out_dir>/ckpt (the latest
-checkpoint: an HF-format model that transformers loads, tokenizer.json, the log Z head,
-optimizer and RNG state).
+checkpoint: an HF-format model that transformers loads, tokenizer.json, the log Z head, the
+optimizer state and the position of the problem stream).
 
 Where this follows the official FlowRL recipe and where it departs (toy scale):
 - as official: group size 8, beta 15, the capped importance weight, log Z not detached, AdamW
@@ -29,13 +29,15 @@ Where this follows the official FlowRL recipe and where it departs (toy scale):
 
 Under torchrun each process (rank) samples a disjoint share of every step's prompts and
 DistributedDataParallel averages the gradients; each rank's loss is scaled so that the update is
-the single-process update on the union of the shares (`union_scale`). Every response draws its
-samples from its own generator, seeded by (seed, step, its index in the step's whole batch), so
-the same responses come out on any number of processes, and ranks never share a random stream.
+the single-process update on the union of the shares (the comment above the RL loop's backward).
+Every response draws its samples from its own generator, seeded by (seed, step, its index in the
+step's whole batch), so the same responses come out on any number of processes (up to float
+rounding, which can flip a draw that lands on a boundary), and ranks never share a random stream.
 Rank 0 alone prints, evaluates and writes files.
 """
 import argparse
 import contextlib
+import datetime
 import json
 import math
 import os
@@ -101,9 +103,25 @@ TOY = dict(n_embd=128, n_layer=4, n_head=4, n_kv_head=2, intermediate_size=384, 
 CLIP = 1.0  # grad-norm clip (official)
 WARMUP = 10  # RL warm-up steps (official), then a constant lr
 
-# ---- setup: processes, device, output directory, resume ----------------------------------------
+# ---- setup: resume, processes, device, output directory ----------------------------------------
 # torchrun sets RANK and WORLD_SIZE; a plain `python train.py` is rank 0 of a world of 1
 rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+CKPT, METRICS = os.path.join(args.out_dir, "ckpt"), os.path.join(args.out_dir, "metrics.jsonl")
+state = None
+BAD_INPUT = (ValueError, OSError, SafetensorError)  # reported as one line naming file and problem
+try:
+    if args.resume:  # the run's own settings first: they decide the device and the checks below
+        # only ckpt.old is left after a crash between the two renames of save_checkpoint
+        saved = CKPT + ".old" if not os.path.isdir(CKPT) and os.path.isdir(CKPT + ".old") else CKPT
+        if not os.path.isfile(os.path.join(saved, "trainer_state.json")):
+            sys.exit(f"error: --resume: no checkpoint in {CKPT}")
+        state = read_json(os.path.join(saved, "trainer_state.json"))
+        # the run's own settings, except its length and device when given again on the command line
+        given = {k for k in ("sft_steps", "rl_steps", "eval_interval", "device")
+                 if any(a == f"--{k}" or a.startswith(f"--{k}=") for a in sys.argv)}
+        vars(args).update({k: v for k, v in state["args"].items() if k not in given and k != "resume"})
+except BAD_INPUT as e:
+    sys.exit(f"error: {e}")
 if "{question}" not in args.prompt_template:
     p.error("--prompt_template must contain {question}")
 if args.data and not args.init_from:
@@ -111,18 +129,27 @@ if args.data and not args.init_from:
 if args.prompts_per_step % (world * args.mini_batches):
     p.error(f"--prompts_per_step {args.prompts_per_step} is not divisible by --mini_batches "
             f"{args.mini_batches}" + (f" x {world} processes" if world > 1 else ""))
+if args.sft_batch < world:
+    p.error(f"--sft_batch {args.sft_batch} is smaller than the {world} processes sharing it")
 if not 0 <= args.logz_dropout < 1:
     p.error(f"--logz_dropout must be in [0, 1), got {args.logz_dropout}")
 
 auto = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
 device = torch.device(auto if args.device == "auto" else args.device)
+if device.type == "cuda" and not torch.cuda.is_available():
+    p.error(f"--device {args.device}: torch sees no GPU here")
 if world > 1:  # one process per GPU (nccl), or processes on the CPU (gloo)
     if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        local, n_gpus = int(os.environ["LOCAL_RANK"]), torch.cuda.device_count()
+        if local >= n_gpus:
+            p.error(f"process {local} of this node has no GPU: {n_gpus} visible; start at most {n_gpus} per node")
+        device = torch.device("cuda", local)
         torch.cuda.set_device(device)
     elif device.type != "cpu":
         p.error(f"torchrun runs on cuda (nccl) or cpu (gloo), not {device.type}")
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    # the other ranks wait in a collective while rank 0 evaluates and writes a checkpoint, which on
+    # a big model can take longer than nccl's default timeout of 10 minutes
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=datetime.timedelta(hours=1))
 
 
 def info(message):  # only rank 0 prints
@@ -135,27 +162,15 @@ def barrier():  # wait until rank 0 has written what the other ranks read next
         dist.barrier()
 
 
-os.makedirs(args.out_dir, exist_ok=True)
-CKPT, METRICS = os.path.join(args.out_dir, "ckpt"), os.path.join(args.out_dir, "metrics.jsonl")
-state = None
-BAD_INPUT = (ValueError, OSError, SafetensorError)  # reported as one line naming file and problem
 try:
-    if args.resume:
-        if rank == 0 and not os.path.isdir(CKPT) and os.path.isdir(CKPT + ".old"):
-            os.replace(CKPT + ".old", CKPT)  # a crash between the two renames of save_checkpoint
-        barrier()
-        if not os.path.isfile(os.path.join(CKPT, "trainer_state.json")):
-            sys.exit(f"error: --resume: no checkpoint in {CKPT}")
-        state = read_json(os.path.join(CKPT, "trainer_state.json"))
-        # the run's own settings, except its length and device when given again on the command line
-        given = {k for k in ("sft_steps", "rl_steps", "eval_interval", "device")
-                 if any(a == f"--{k}" or a.startswith(f"--{k}=") for a in sys.argv)}
-        vars(args).update({k: v for k, v in state["args"].items() if k not in given and k != "resume"})
-        if rank == 0:
-            lines = open(METRICS).readlines() if os.path.exists(METRICS) else []
-            with open(METRICS, "w") as f:  # drop what was logged after the checkpoint
-                f.writelines(lines[:state["metrics_lines"]])
+    if rank == 0 and state:
+        if not os.path.isdir(CKPT):
+            os.replace(CKPT + ".old", CKPT)  # the crash case above: ckpt.old is the checkpoint
+        lines = open(METRICS).readlines() if os.path.exists(METRICS) else []
+        with open(METRICS, "w") as f:  # drop what was logged after the checkpoint
+            f.writelines(lines[:state["metrics_lines"]])
     elif rank == 0:  # a new run: nothing of an earlier run in out_dir may be resumed or mixed in
+        os.makedirs(args.out_dir, exist_ok=True)
         for old in (METRICS, CKPT, CKPT + ".old", CKPT + ".tmp"):
             if os.path.isdir(old):
                 shutil.rmtree(old)
@@ -163,6 +178,7 @@ try:
                 os.remove(old)
 except BAD_INPUT as e:
     sys.exit(f"error: {e}")
+barrier()  # the other ranks read the checkpoint next, and write nothing
 
 
 def amp():  # bf16 autocast on cuda; float32 elsewhere. Log-probs and the loss are float32 anyway
@@ -170,7 +186,8 @@ def amp():  # bf16 autocast on cuda; float32 elsewhere. Log-probs and the loss a
 
 
 def seed_of(*parts):
-    """One seed from several small integers, e.g. (seed, step, row): distinct parts, distinct seeds."""
+    """One seed from several integers, e.g. (seed, step, row): different parts (each below
+    1,000,003) give different seeds."""
     seed = 0
     for part in parts:
         seed = seed * 1_000_003 + part
