@@ -23,6 +23,7 @@ import json
 import math
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -140,7 +141,8 @@ def plot(results, out):
 
 
 def main():
-    p = argparse.ArgumentParser(description="FlowRL against GRPO on the toy task (extra flags go to train.py)")
+    p = argparse.ArgumentParser(description="FlowRL against GRPO on the toy task (extra flags go to train.py)",
+                                allow_abbrev=False)  # --seed must not pass for --seeds
     p.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated RL seeds")
     p.add_argument("--sft_steps", type=int, default=600)
     p.add_argument("--rl_steps", type=int, default=100)
@@ -149,6 +151,9 @@ def main():
     p.add_argument("--results", default="results", help="results.json and the figures")
     p.add_argument("--plot_only", action="store_true", help="redraw the figures from results.json")
     args, train_flags = p.parse_known_args()
+    for flag in ("--algo", "--seed", "--out_dir", "--init_from", "--resume"):
+        if any(f == flag or f.startswith(flag + "=") for f in train_flags):
+            p.error(f"{flag} is set by study.py for each run; it cannot be passed on to train.py")
     os.makedirs(args.results, exist_ok=True)
     path = os.path.join(args.results, "results.json")
     if args.plot_only:
@@ -169,17 +174,20 @@ def main():
     runs = {a: {str(s): evals(os.path.join(args.runs_dir, f"{a}_seed{s}")) for s in seeds} for a in ALGOS}
     final, diff = summarize(runs)
     results = dict(
-        command=" ".join(["python", "study.py", *sys.argv[1:]]),
+        command=shlex.join(["python", "study.py", *sys.argv[1:]]),
         settings=dict(seeds=seeds, sft_steps=args.sft_steps, rl_steps=args.rl_steps, jobs=args.jobs,
                       train_flags=train_flags),
         machine=dict(cpu=cpu_name(), cores=cores, python=platform.python_version(),
                      torch=__import__("torch").__version__),
-        wall_clock_s=round(time.time() - t0), final=final, flowrl_minus_grpo=diff, runs=runs,
-        distribution=distribution())
+        final=final, flowrl_minus_grpo=diff, runs=runs, distribution=distribution())
+    results["wall_clock_s"] = round(time.time() - t0)  # the runs and the distribution toy
     with open(path, "w") as f:
         json.dump(results, f, indent=1)
-    plot(results, args.results)
-    print(f"wrote {path} and the figures ({results['wall_clock_s']} s)")
+    try:
+        plot(results, args.results)
+        print(f"wrote {path} and the figures ({results['wall_clock_s']} s)")
+    except ImportError:
+        print(f"wrote {path}; the figures need matplotlib: pip install matplotlib, then python study.py --plot_only")
     for m in METRICS:
         print(f"{m:17s} " + "  ".join(f"{a} {final[a][m]['mean']:.3f} +- {final[a][m]['std']:.3f}" for a in ALGOS)
               + f"  difference {diff[m]['flowrl_minus_grpo']:+.3f} (standard error {diff[m]['stderr']:.3f})")

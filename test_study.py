@@ -33,6 +33,12 @@ def test_summary_takes_the_final_step_of_each_seed():
     assert final["grpo"]["distinct_correct"] == dict(mean=2.0, std=0.0)
 
 
+def test_flags_study_sets_cannot_be_passed_on():
+    r = subprocess.run([sys.executable, os.path.join(HERE, "study.py"), "--algo", "grpo"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "--algo is set by study.py for each run" in r.stderr
+
+
 def test_tiny_study_writes_results_and_figures(tmp_path):
     pytest.importorskip("matplotlib")
     res = tmp_path / "results"
@@ -52,6 +58,12 @@ def test_tiny_study_writes_results_and_figures(tmp_path):
             with open(tmp_path / "runs" / f"{algo}_seed{seed}" / "metrics.jsonl") as f:
                 last = [e for e in map(json.loads, f) if e["phase"] == "eval"][-1]
             assert all(evals[-1][m] == last[m] for m in METRICS)
+    for algo in ("flowrl", "grpo"):  # each run was trained with its own algorithm and seed
+        for seed in ("0", "1"):
+            with open(tmp_path / "runs" / f"{algo}_seed{seed}" / "ckpt" / "trainer_state.json") as f:
+                saved = json.load(f)["args"]
+            assert (saved["algo"], saved["seed"]) == (algo, int(seed))
+    assert results["final"] == summarize(results["runs"])[0]
     assert results["settings"]["train_flags"][:2] == ["--eval_interval", "1"]
     assert results["distribution"]["kl_flowrl"] < 1e-4 < 1 < results["distribution"]["kl_grpo"]
     # every run starts from the same SFT model, evaluated on the same problems with the same samples
