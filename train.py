@@ -407,8 +407,9 @@ for step in range(start + 1, args.rl_steps + 1):
     # r, r + world, ..., so mini-batch j over all ranks holds the prompts of a single process's
     # mini-batch j. Each response samples from a generator seeded by its index in the whole batch.
     problems = [task.train_problem(py_rng) for _ in range(args.prompts_per_step)]
-    mine = [problems[i] for i in range(rank, args.prompts_per_step, world)]
-    index = [i * G + g for i in range(rank, args.prompts_per_step, world) for g in range(G)]
+    shares = range(rank, args.prompts_per_step, world)  # this rank's prompts, by index in the step
+    mine = [problems[i] for i in shares]
+    index = [i * G + g for i in shares for g in range(G)]
     generators = [torch.Generator(device).manual_seed(seed_of(args.seed, step, 0, i)) for i in index]
     with amp():
         rollout = generate(model, [encode(q) for q, _ in mine for _ in range(G)], args.max_new_tokens,
@@ -452,13 +453,13 @@ for step in range(start + 1, args.rl_steps + 1):
         opt.step()
         stats.append(dict(m, grad_norm=grad_norm.item()))
     mask = rollout.response_mask
+    drift = (rollout.logprobs[parts[0]] - old[0]).abs()[mask[parts[0]]].max().item()  # sampler vs pi_old
     reward_sum, n_responses, n_tokens = all_reduce([rewards.sum().item(), B, mask.sum().item()])
     record = dict(phase="train", stage="rl", step=step, algo=args.algo,
                   reward=reward_sum / n_responses, **{k: sum(s[k] for s in stats) / len(stats) for k in stats[0]},
                   grad_norm_max=max(s["grad_norm"] for s in stats),
                   **({"w_mean_first": stats[0]["w_mean"]} if args.algo == "flowrl" else {}),  # 1 exactly
-                  sampler_logp_diff=all_reduce([(rollout.logprobs[parts[0]] - old[0]).abs()[mask[parts[0]]].max()
-                                                .item()], op="max")[0],
+                  sampler_logp_diff=all_reduce([drift], op="max")[0],
                   response_length=n_tokens / n_responses,
                   tokens_per_s=n_tokens / (time.time() - t0))
     if step % args.eval_interval == 0 or step == 1:
