@@ -1,14 +1,19 @@
 """
 Sampling throughput: sample.generate against a loop without KV cache and against transformers'
-generate on the same weights (when transformers is installed), measured in the same run.
+generate on the same weights (when transformers is installed), measured in the same run; and the
+same two generates on a torch.compile'd model (when a C++ compiler is found for the CPU kernels).
 
-    python bench.py            # or: python sample.py --bench
-    python bench.py --quick    # fewer repeats, smaller batch
+    python bench.py               # or: python sample.py --bench
+    python bench.py --quick       # fewer repeats, smaller batch
+    python bench.py --no_compile  # eager contenders only (the compiled ones take minutes to compile)
 
 Each contender samples a fixed number of new tokens (no EOS) for the same batch of left-padded
-prompts; tokens/s counts B * new_tokens; the best of `repeats` timed runs after one warm-up.
+prompts; tokens/s counts B * new_tokens. After one untimed first call (which compiles, for the
+compiled contenders), the contenders take turns, `repeats` rounds, and each keeps its best time:
+taking turns spreads the machine's slow and fast moments over all of them.
 """
 import argparse
+import shutil
 import tempfile
 import time
 
@@ -37,26 +42,38 @@ def generate_no_cache(model, prompts, max_new_tokens, pad_id=0, generator=None):
     return ids
 
 
-def hf_generate(hf, prompts, max_new_tokens, pad_id=0):
+def hf_generate(hf, prompts, max_new_tokens, pad_id=0, **kwargs):
     ids, mask = left_pad(prompts, pad_id, "cpu")
     return hf.generate(input_ids=ids, attention_mask=mask.long(), do_sample=True, temperature=1.0,
                        top_k=0, top_p=1.0, max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens,
-                       pad_token_id=pad_id, eos_token_id=None)
+                       pad_token_id=pad_id, eos_token_id=None, **kwargs)
 
 
-def best_time(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
+def can_compile():
+    """torch.compile's CPU kernels are C++, built on first call by the system's compiler."""
+    return any(shutil.which(c) for c in ("g++", "clang++", "c++"))
+
+
+def time_all(runs, repeats):
+    """runs: name -> function. Returns name -> (first call seconds, best of `repeats` seconds)."""
+    first = {}
+    for name, fn in runs.items():
         t0 = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        first[name] = time.perf_counter() - t0
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return {name: (first[name], best[name]) for name in runs}
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--no_compile", action="store_true")
     parser.add_argument("--bench", action="store_true")  # accepted when run as sample.py --bench
     args = parser.parse_args()
     try:
@@ -64,32 +81,41 @@ def main():
         transformers.logging.set_verbosity_error()
     except ImportError:
         transformers = None
+    compiled = not args.no_compile and can_compile()
     repeats, B = (1, 4) if args.quick else (3, 8)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {B}, best of {repeats}")
-    #            model,  new tokens, contenders
-    for name, n_new, rivals in [("toy", 256, ("no-cache", "transformers")),
-                                ("0.1b", 64, ("no-cache", "transformers"))]:
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {B}, best of {repeats}"
+          + ("" if compiled else ", no compiled contenders"))
+    if transformers is None:
+        print("transformers is not installed: its generate is not measured")
+    for name, n_new in [("toy", 256), ("0.1b", 64)]:
         torch.manual_seed(0)
         model = Transformer(MODELS[name]).eval()
         g = torch.Generator().manual_seed(0)
         prompts = [torch.randint(1, MODELS[name].vocab_size, (8 + 3 * i,), generator=g).tolist()
                    for i in range(B)]
+        ours = {"generate": lambda: generate(model, prompts, n_new, generator=g)}
+        if compiled:
+            fast = torch.compile(model, dynamic=True)
+            ours["generate, compiled"] = lambda: generate(fast, prompts, n_new, generator=g)
+        rivals = {"no KV cache": lambda: generate_no_cache(model, prompts, n_new, generator=g)}
+        if transformers is not None:
+            with tempfile.TemporaryDirectory() as d:
+                model.save_pretrained(d)
+                hf = transformers.AutoModelForCausalLM.from_pretrained(d).eval()
+                hf_fast = transformers.AutoModelForCausalLM.from_pretrained(d).eval()
+            rivals["transformers"] = lambda: hf_generate(hf, prompts, n_new)
+            if compiled:  # transformers compiles its forward with a static (preallocated) cache
+                hf_fast.forward = torch.compile(hf_fast.forward, dynamic=True)
+                rivals["transformers, compiled"] = lambda: hf_generate(hf_fast, prompts, n_new,
+                                                                      cache_implementation="static")
+        t = time_all(ours | rivals, repeats)
         n_params = sum(p.numel() for p in model.parameters()) / 1e6
-        ours = best_time(lambda: generate(model, prompts, n_new, generator=g), repeats)
-        print(f"{name} ({n_params:.1f}M params), {n_new} new tokens: "
-              f"generate {B * n_new / ours:,.0f} tok/s")
-        for rival in rivals:
-            if rival == "no-cache":
-                t = best_time(lambda: generate_no_cache(model, prompts, n_new, generator=g), repeats)
-            elif transformers is None:
-                print("  transformers not installed: skipped")
-                continue
-            else:
-                with tempfile.TemporaryDirectory() as d:
-                    model.save_pretrained(d)
-                    hf = transformers.AutoModelForCausalLM.from_pretrained(d).eval()
-                t = best_time(lambda: hf_generate(hf, prompts, n_new), repeats)
-            print(f"  {rival:13s} {B * n_new / t:8,.0f} tok/s   generate is {t / ours:.2f}x faster")
+        print(f"\n{name} ({n_params:.1f}M params), {n_new} new tokens: tok/s, first call, and how many "
+              f"times faster each of ours is")
+        print(f"  {'':24s} {'tok/s':>8s} {'first call':>11s}" + "".join(f" {k:>20s}" for k in ours))
+        for k, (first, best) in t.items():
+            ratios = "".join(f" {best / t[o][1]:19.2f}x" for o in ours) if k in rivals else ""
+            print(f"  {k:24s} {B * n_new / best:8,.0f} {first:10.1f}s{ratios}")
 
 
 if __name__ == "__main__":

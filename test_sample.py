@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+from bench import can_compile
 from model import ModelConfig, Transformer
 from sample import Rollout, generate, process, response_mask, sample_from, token_logprobs, uniforms
 
@@ -164,3 +165,18 @@ def test_token_logprobs_has_gradients(model):
 def test_bad_arguments(model, prompts, kw, message):
     with pytest.raises(ValueError, match=message):
         generate(model, prompts, 12, **kw)
+
+
+@pytest.mark.skipif(not can_compile(), reason="torch.compile's CPU kernels need a C++ compiler")
+def test_compiled_model_samples_what_the_model_samples(model):
+    # generate takes a torch.compile'd model (bench.py times it): the same seed must give the same
+    # tokens and, up to float rounding of the fused kernels, the same recorded log-probs, which the
+    # plain model's teacher-forced pass must also reproduce; a second batch of another size must
+    # not reuse anything shaped for the first
+    compiled = torch.compile(model, dynamic=True)
+    for prompts in (PROMPTS, PROMPTS[1:3]):
+        r, c = gen(model, prompts, top_k=6), gen(compiled, prompts, top_k=6)
+        assert torch.equal(r.response_ids, c.response_ids) and torch.equal(r.response_mask, c.response_mask)
+        torch.testing.assert_close(c.logprobs, r.logprobs, atol=1e-5, rtol=0)
+        with torch.no_grad():
+            torch.testing.assert_close(token_logprobs(model, c, top_k=6)[0], c.logprobs, atol=1e-5, rtol=0)
