@@ -5,12 +5,13 @@ same two generates on a torch.compile'd model (when a C++ compiler is found for 
 
     python bench.py               # or: python sample.py --bench
     python bench.py --quick       # fewer repeats, smaller batch
-    python bench.py --no_compile  # eager contenders only (the compiled ones take minutes to compile)
+    python bench.py --no_compile  # eager contenders only (each compiled one compiles for 15 s to 45 s)
 
 Each contender samples a fixed number of new tokens (no EOS) for the same batch of left-padded
-prompts; tokens/s counts B * new_tokens. After one untimed first call (which compiles, for the
-compiled contenders), the contenders take turns, `repeats` rounds, and each keeps its best time:
-taking turns spreads the machine's slow and fast moments over all of them.
+prompts; tokens/s counts B * new_tokens. Each contender's first call (which compiles, for the
+compiled ones) is timed apart and left out of the best; then the contenders take turns, `repeats`
+rounds, and each keeps its best time: taking turns spreads the machine's slow and fast moments
+over all of them.
 """
 import argparse
 import shutil
@@ -85,8 +86,8 @@ def main():
     repeats, B = (1, 4) if args.quick else (3, 8)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {B}, best of {repeats}"
           + ("" if compiled else ", no compiled contenders"))
-    if transformers is None:
-        print("transformers is not installed: its generate is not measured")
+    print("transformers is not installed: its generate is not measured" if transformers is None
+          else f"transformers {transformers.__version__}")
     for name, n_new in [("toy", 256), ("0.1b", 64)]:
         torch.manual_seed(0)
         model = Transformer(MODELS[name]).eval()
@@ -102,7 +103,7 @@ def main():
             with tempfile.TemporaryDirectory() as d:
                 model.save_pretrained(d)
                 hf = transformers.AutoModelForCausalLM.from_pretrained(d).eval()
-                hf_fast = transformers.AutoModelForCausalLM.from_pretrained(d).eval()
+                hf_fast = transformers.AutoModelForCausalLM.from_pretrained(d).eval() if compiled else None
             rivals["transformers"] = lambda: hf_generate(hf, prompts, n_new)
             if compiled:  # transformers compiles its forward with a static (preallocated) cache
                 hf_fast.forward = torch.compile(hf_fast.forward, dynamic=True)

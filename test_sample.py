@@ -172,8 +172,10 @@ def test_compiled_model_samples_what_the_model_samples(model):
     # generate takes a torch.compile'd model (bench.py times it): the same seed must give the same
     # tokens and, up to float rounding of the fused kernels, the same recorded log-probs, which the
     # plain model's teacher-forced pass must also reproduce; a second batch of another size must
-    # not reuse anything shaped for the first
-    compiled = torch.compile(model, dynamic=True)
+    # not reuse anything shaped for the first. fullgraph=True: an error rather than a silent
+    # fall-back to the plain model for any part dynamo cannot compile
+    torch._dynamo.reset()
+    compiled = torch.compile(model, dynamic=True, fullgraph=True)
     for prompts in (PROMPTS, PROMPTS[1:3]):
         r, c = gen(model, prompts, top_k=6), gen(compiled, prompts, top_k=6)
         assert torch.equal(r.response_ids, c.response_ids) and torch.equal(r.response_mask, c.response_mask)
