@@ -3,7 +3,7 @@ Sampling throughput: sample.generate against a loop without KV cache and against
 generate on the same weights (when transformers is installed), measured in the same run; and the
 same two generates on a torch.compile'd model (when a C++ compiler is found for the CPU kernels).
 
-    python bench.py               # or: python sample.py --bench
+    python bench.py
     python bench.py --quick       # fewer repeats, smaller batch
     python bench.py --no_compile  # eager contenders only (each compiled one compiles for 15 s to 45 s)
 
@@ -22,10 +22,10 @@ import torch
 
 from model import ModelConfig, Transformer
 from sample import generate, left_pad, logprobs_of, process
+from task import TOY_MODEL
 
 MODELS = {  # toy: the size train.py trains; 0.1b: vocab 32,000, width 512, 8 layers
-    "toy": ModelConfig(vocab_size=64, n_embd=128, n_layer=4, n_head=4, n_kv_head=2,
-                       intermediate_size=384, max_seq_len=512),
+    "toy": ModelConfig(vocab_size=64, **dict(TOY_MODEL, max_seq_len=512)),
     "0.1b": ModelConfig(vocab_size=32000, n_embd=512, n_layer=8, n_head=8, n_kv_head=4,
                         intermediate_size=1536, max_seq_len=512, tie_embeddings=False),
 }
@@ -75,7 +75,6 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no_compile", action="store_true")
-    parser.add_argument("--bench", action="store_true")  # accepted when run as sample.py --bench
     args = parser.parse_args()
     try:
         import transformers

@@ -213,6 +213,73 @@ def grpo_loss(logp, logp_ref, logp_old, mask, adv, *, clip_low=0.2, clip_high=0.
     return loss, metrics
 
 
+# ---- the paper's Figure 1 in miniature -------------------------------------------------------
+# 12 possible answers, each a one-token "response". The reward has three modes: answer 2
+# (reward 1.0), answer 6 (0.8) and answer 9 (0.9); the reference prefers later answers. With a
+# raw reward r (no group normalisation) the target is exactly p* = pi_ref * exp(beta r) / Z.
+# FlowRL reaches p* with all three modes and learns log Z; GRPO, a reward maximiser, piles
+# everything onto answer 2 (test_flowrl.py checks both; study.py draws them).
+
+def toy_distribution(beta=3.0):
+    """Reward, reference and target of the toy: (reward, log_ref, log_target, true_log_z)."""
+    x = torch.arange(12, dtype=torch.float32)
+
+    def bump(center):
+        return torch.exp(-0.5 * ((x - center) / 0.8) ** 2)
+
+    reward = bump(2) + 0.8 * bump(6) + 0.9 * bump(9)  # (12,)
+    log_ref = torch.log_softmax(0.1 * x, dim=0)  # (12,) non-uniform reference
+    log_target = log_ref + beta * reward  # (12,) unnormalised log p*
+    true_log_z = torch.logsumexp(log_target, dim=0)
+    return reward, log_ref, log_target - true_log_z, true_log_z.item()
+
+
+def train_toy_distribution(algo, steps=200, seed=0, beta=3.0, group_size=8, n_groups=8, lr=0.1):
+    """Train a 12-logit softmax policy (started at the reference) with "flowrl" or "grpo" on
+    sampled groups, one Adam step per fresh sample (on-policy, so w = 1). Returns a dict:
+    policy, target, reference, reward (each (12,)), kl = KL(policy || target), kl_curve (one
+    value per step), log_z (learned, None for grpo), true_log_z."""
+    if algo not in ("flowrl", "grpo"):
+        raise ValueError(f"algo must be 'flowrl' or 'grpo', got {algo!r}")
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    reward, log_ref, log_target, true_log_z = toy_distribution(beta)
+    logits = log_ref.clone().requires_grad_(True)  # (12,) the policy starts as the reference
+    log_z = torch.zeros((), requires_grad=True)  # scalar: a single prompt
+    params = [logits, log_z] if algo == "flowrl" else [logits]
+    opt = torch.optim.Adam(params, lr=lr)
+    B = group_size * n_groups
+    mask = torch.ones(B, 1, dtype=torch.bool)  # every response is exactly one token
+
+    def kl_to_target():
+        # both renormalised in float64, so that rounding cannot make the KL negative
+        log_p = torch.log_softmax(logits.detach().double(), dim=0)  # (12,)
+        log_q = torch.log_softmax(log_target.double(), dim=0)  # (12,)
+        return (log_p.exp() * (log_p - log_q)).sum().item()
+
+    kl_curve = []
+    for _ in range(steps):
+        log_p = torch.log_softmax(logits, dim=0)  # (12,)
+        y = torch.multinomial(log_p.detach().exp(), B, replacement=True, generator=gen)  # (B,)
+        logp = log_p[y].unsqueeze(1)  # (B, 1)
+        logp_ref = log_ref[y].unsqueeze(1)  # (B, 1)
+        if algo == "flowrl":
+            # r_hat = r, the raw reward, so that the target is exactly pi_ref * exp(beta r) / Z
+            loss, _ = flowrl_loss(logp, logp_ref, logp.detach(), mask, reward[y],
+                                  log_z.expand(B), beta=beta)
+        else:
+            adv = group_normalize(reward[y], group_size)
+            loss, _ = grpo_loss(logp, logp_ref, logp.detach(), mask, adv)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        kl_curve.append(kl_to_target())
+
+    return dict(policy=torch.softmax(logits.detach(), dim=0), target=log_target.exp(),
+                reference=log_ref.exp(), reward=reward, kl=kl_curve[-1], kl_curve=kl_curve,
+                log_z=log_z.item() if algo == "flowrl" else None, true_log_z=true_log_z)
+
+
 if __name__ == "__main__":
     # The worked example of test_flowrl.py (cap binding): two responses of 2 and 3 tokens.
     nan = float("nan")  # padding may hold anything; the mask keeps it out

@@ -27,6 +27,8 @@ import torch.nn.functional as F
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from checkpoint import atomic_write, read_json, write_text
+
 
 class RMSNorm(nn.Module):
     def __init__(self, dim, eps):
@@ -290,14 +292,6 @@ class Transformer(nn.Module):
         atomic_write(os.path.join(path, "config.json"), lambda f: write_text(f, json.dumps(hf, indent=2)))
 
 
-def read_json(file):
-    try:
-        with open(file) as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{file}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
-
-
 def read_safetensors(path, model):
     """Read the tensors `model` needs from path's safetensors file(s), checking names and shapes."""
     index = os.path.join(path, "model.safetensors.index.json")
@@ -336,27 +330,6 @@ def open_safetensors(file):
         return safe_open(file, "pt")
     except SafetensorError as e:
         raise ValueError(f"{file}: not a readable safetensors file ({e})") from None
-
-
-def write_text(file, text):
-    with open(file, "w") as f:
-        f.write(text + "\n")
-
-
-def atomic_write(file, write):
-    """write(tmp_path), then rename over `file`: a crash mid-write leaves the old file intact."""
-    tmp = file + ".tmp"
-    write(tmp)
-    os.replace(tmp, file)
-
-
-def load_tokenizer(path):
-    """The `tokenizers` Tokenizer from path/tokenizer.json."""
-    from tokenizers import Tokenizer
-    file = os.path.join(path, "tokenizer.json")
-    if not os.path.isfile(file):
-        raise FileNotFoundError(f"{file}: not found (the tokenizer is read from tokenizer.json)")
-    return Tokenizer.from_file(file)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """
 FlowRL against GRPO on the toy task: RL from one shared SFT checkpoint, several seeds, and the
-distribution-matching toy of test_flowrl.py, drawn as figures.
+distribution-matching toy of flowrl.py, drawn as figures.
 
     python study.py                                  # the README's results: SFT, then 2 x 5 RL runs
     python study.py --seeds 0,1,2 --rl_steps 50      # fewer or shorter runs
@@ -74,9 +74,8 @@ def summarize(runs):
 
 
 def distribution():
-    """The distribution-matching problem of test_flowrl.py, for each algorithm."""
-    sys.path.insert(0, HERE)
-    from test_flowrl import train_toy_distribution
+    """The distribution-matching toy of flowrl.py, for each algorithm."""
+    from flowrl import train_toy_distribution
     d = {a: train_toy_distribution(a) for a in ALGOS}
     return dict(answers=list(range(12)), target=d["flowrl"]["target"].tolist(),
                 reference=d["flowrl"]["reference"].tolist(), reward=d["flowrl"]["reward"].tolist(),

@@ -30,6 +30,9 @@ from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, train
 PAD, EOS = "<pad>", "<eos>"
 EVAL_SEED = 1234  # the held-out problems do not move with --seed, so runs compare on the same set
 TERMS, LO, HI = (4, 5), 1, 9  # 4 or 5 numbers from 1 to 9
+# the model train.py trains on this task: 4 layers of width 128, about 0.8M parameters with the
+# character vocabulary of train_toy_tokenizer
+TOY_MODEL = dict(n_embd=128, n_layer=4, n_head=4, n_kv_head=2, intermediate_size=384, max_seq_len=128)
 
 
 def toy_problem(rng):

@@ -5,7 +5,8 @@ import os
 import pytest
 import torch
 
-from model import KVCache, ModelConfig, Transformer, load_tokenizer
+from checkpoint import load_tokenizer
+from model import KVCache, ModelConfig, Transformer
 
 transformers = pytest.importorskip("transformers")
 

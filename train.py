@@ -52,7 +52,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from flowrl import WEIGHT_MODES, LogZHead, flowrl_loss, group_normalize, grpo_loss
-from model import ModelConfig, Transformer, load_tokenizer, read_json, write_text
+from checkpoint import load_tokenizer, read_json, write_text
+from model import ModelConfig, Transformer
 from reward import math_reward
 from sample import Rollout, eos_ids, generate, left_pad, response_mask, token_logprobs
 from task import EOS, PAD, FileTask, ToyTask, toy_solution, train_toy_tokenizer
@@ -99,7 +100,7 @@ p.add_argument("--sft_slip", type=float, default=0.25, help="fraction of SFT ans
 args = p.parse_args()
 
 # the toy model: 4 layers of width 128, about 0.8M parameters (a character vocabulary)
-TOY = dict(n_embd=128, n_layer=4, n_head=4, n_kv_head=2, intermediate_size=384, max_seq_len=128)
+from task import TOY_MODEL as TOY
 CLIP = 1.0  # grad-norm clip (official)
 WARMUP = 10  # RL warm-up steps (official), then a constant lr
 
