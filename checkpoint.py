@@ -58,6 +58,17 @@ def load_tokenizer(path):
         raise ValueError(f"{file}: not a readable tokenizer ({e})") from None
 
 
+def reference(out_dir, ref):
+    """The directory of the run's reference model, ref = {"dir": relative to out_dir or absolute,
+    "sha256": its checksum once RL has started}; an error if it is missing or has changed."""
+    path = os.path.join(out_dir, ref["dir"])
+    if not os.path.isdir(path):
+        raise ValueError(f"the reference model {path} is missing: if it moved, give its place with --init_from")
+    if ref.get("sha256") and checksum(path) != ref["sha256"]:
+        raise ValueError(f"the reference model in {path} changed since RL started (its checksum differs)")
+    return path
+
+
 def checksum(model_dir):
     """sha256 over a model directory's config.json and weight files: which reference RL started
     from, so that a resumed run refuses a reference that has changed since."""
@@ -98,11 +109,23 @@ def resume_path(out_dir):
     return ckpt
 
 
+def describe(out_dir):
+    """One line on the checkpoint that --resume would start from."""
+    try:
+        ckpt = resume_path(out_dir)
+        state = read_json(os.path.join(ckpt, STATE))
+        return f"the last checkpoint ({state['stage']} step {state['step']}) is in {ckpt}: continue with --resume"
+    except (ValueError, OSError, KeyError, TypeError):
+        return "no checkpoint was written yet"
+
+
 def read_state(ckpt):
     """trainer_state.json and the tensors of state.safetensors, each checked for being whole."""
     state = read_json(os.path.join(ckpt, STATE))
-    for key in ("stage", "step", "metrics_lines", "py_rng", "args", "opt_groups"):
-        if key not in state:
+    if isinstance(state, dict) and "ref_dir" in state:  # written before the reference had a checksum
+        state["ref"] = {"dir": state.pop("ref_dir")}
+    for key in ("stage", "step", "metrics_lines", "py_rng", "args", "opt_groups", "ref"):
+        if not isinstance(state, dict) or key not in state:
             raise ValueError(f"{os.path.join(ckpt, STATE)}: field {key!r} is missing")
     file = os.path.join(ckpt, "state.safetensors")
     if not os.path.isfile(file):
@@ -131,7 +154,35 @@ def metrics_lines(out_dir):
         return sum(1 for _ in f)
 
 
-def save(out_dir, model, tok, tensors, state):
+def save(out_dir, stage, step, model, tok, opt, log_z_head, py_rng, args, ref):
+    """Everything to continue the run. No torch random state is kept: what is random in a step
+    is seeded from (seed, step), so a resumed run repeats an uninterrupted one. Under torchrun
+    rank 0 alone calls this; the ranks hold the same weights and optimizer state."""
+    opt_state = opt.state_dict()
+    tensors = {f"opt.{i}.{k}": v for i, s in opt_state["state"].items() for k, v in s.items()}
+    if log_z_head is not None:
+        tensors.update({f"logz.{k}": v for k, v in log_z_head.state_dict().items()})
+    state = dict(stage=stage, step=step, metrics_lines=metrics_lines(out_dir), py_rng=py_rng.getstate(),
+                 args=vars(args), ref=ref, opt_groups=opt_state["param_groups"])
+    write(out_dir, model, tok, tensors, state)
+
+
+def restore(state, tensors, opt, log_z_head, py_rng, device):
+    """The optimizer, the log Z head and the problem stream as `save` left them."""
+    version, internal, gauss = state["py_rng"]
+    py_rng.setstate((version, tuple(internal), gauss))
+    if log_z_head is not None:
+        log_z_head.load_state_dict({k[5:]: v for k, v in tensors.items() if k.startswith("logz.")})
+    per_param = {}
+    for k, v in tensors.items():
+        if k.startswith("opt."):
+            _, i, name = k.split(".", 2)
+            per_param.setdefault(int(i), {})[name] = v.to(device) if v.dim() else v
+    if state["opt_groups"]:
+        opt.load_state_dict({"state": per_param, "param_groups": state["opt_groups"]})
+
+
+def write(out_dir, model, tok, tensors, state):
     """Write a checkpoint to ckpt.tmp and swap it in (module docstring). tensors: name -> tensor
     (state.safetensors); state: a JSON-able dict (trainer_state.json). A failed write (a full
     disk, a file too large, a blocked ckpt.tmp) raises an OSError saying the last good

@@ -39,7 +39,7 @@ def train(out_dir, flags, threads):
     os.makedirs(out_dir, exist_ok=True)
     t0 = time.time()
     with open(os.path.join(out_dir, "log.txt"), "w") as log:
-        r = subprocess.run([sys.executable, os.path.join(HERE, "train.py"), "--out_dir", out_dir, *flags],
+        r = subprocess.run([sys.executable, os.path.join(HERE, "train.py"), "--out_dir", out_dir, "--overwrite", *flags],
                            stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, OMP_NUM_THREADS=str(threads)))
     if r.returncode != 0:
         sys.exit(f"error: train.py failed in {out_dir}; see {os.path.join(out_dir, 'log.txt')}")
@@ -150,7 +150,7 @@ def main():
     p.add_argument("--results", default="results", help="results.json and the figures")
     p.add_argument("--plot_only", action="store_true", help="redraw the figures from results.json")
     args, train_flags = p.parse_known_args()
-    for flag in ("--algo", "--seed", "--out_dir", "--init_from", "--resume"):
+    for flag in ("--algo", "--seed", "--out_dir", "--init_from", "--resume", "--overwrite"):
         if any(f == flag or f.startswith(flag + "=") for f in train_flags):
             p.error(f"{flag} is set by study.py for each run; it cannot be passed on to train.py")
     os.makedirs(args.results, exist_ok=True)

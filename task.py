@@ -106,10 +106,16 @@ def read_jsonl(path, too_long=None):
     """[(question, answer)] from a JSONL file; a bad line is an error naming the file and line.
     too_long(question) returns why a question's prompt cannot fit the model, or None."""
     problems = []
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path}: is a directory, expected a JSONL file")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: not found")
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
+    with open(path, "rb") as f:
+        for i, raw in enumerate(f, 1):
+            try:  # utf-8-sig on the first line: a byte-order mark there is skipped
+                line = raw.decode("utf-8-sig" if i == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{path} line {i}: not UTF-8 text (byte {e.start} of the line)") from None
             if not line.strip():
                 continue
             try:

@@ -22,16 +22,16 @@ import torch
 from safetensors.torch import load_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# Runs train.py as __main__, then saves this process's policy and log Z head, so that the test can
-# compare the ranks with each other (only rank 0 writes checkpoints).
+# Runs train.main in this process, then saves this process's policy and log Z head, so that the
+# test can compare the ranks with each other (only rank 0 writes checkpoints).
 WRAPPER = """
-import os, runpy, sys
+import os, sys
 sys.path.insert(0, {here!r})
-sys.argv[0] = {train!r}
-g = runpy.run_path(sys.argv[0], run_name="__main__")
+import train
+model, log_z_head = train.main(sys.argv[1:])
 from safetensors.torch import save_file
-tensors = {{"model." + k: v.detach().clone() for k, v in g["model"].state_dict().items()}}
-tensors.update({{"logz." + k: v.detach().clone() for k, v in g["logz"].state_dict().items()}})
+tensors = {{"model." + k: v.detach().clone() for k, v in model.state_dict().items()}}
+tensors.update({{"logz." + k: v.detach().clone() for k, v in log_z_head.state_dict().items()}})
 save_file(tensors, os.path.join(os.environ["PARAMS_DIR"], "rank%s.safetensors" % os.environ.get("RANK", "0")))
 """
 RL = ["--rl_steps", "2", "--eval_interval", "2", "--prompts_per_step", "4", "--group_size", "8",
@@ -45,7 +45,7 @@ def run(tmp, name, flags, procs):
     out, params = str(tmp / name), tmp / (name + "_params")
     params.mkdir()
     wrapper = tmp / "wrapper.py"
-    wrapper.write_text(WRAPPER.format(here=HERE, train=os.path.join(HERE, "train.py")))
+    wrapper.write_text(WRAPPER.format(here=HERE))
     launch = [sys.executable] if procs == 1 else [
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}"]
     env = dict(os.environ, PARAMS_DIR=str(params), OMP_NUM_THREADS="1")  # 2 cores, 2 processes

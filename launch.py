@@ -1,0 +1,230 @@
+"""
+What train.py settles before it trains: its flags (checked, and on --resume merged with the run's
+own), its processes and device, and the model, tokenizer, task and reference model it loads.
+Nothing here writes to out_dir: train.py touches it only once all of this has passed.
+
+Flags: `parse_args` also returns which flags the command line gave, because on --resume the run's
+saved flags rule: a given flag that differs from the saved one is an error (the run would
+silently become another run), except those that may change (RESUMABLE), which are applied.
+
+Processes: torchrun sets RANK and WORLD_SIZE; a plain `python train.py` is rank 0 of a world of 1.
+`Dist` carries what is fixed once the processes are up: rank, world, device, and the few
+collective helpers train.py uses.
+
+Loading: `Codec` is the tokenizer with the prompt template (questions to ids, responses to text);
+every file problem is an error naming the file (checkpoint.py, model.py, task.py).
+"""
+import argparse
+import contextlib
+import datetime
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+import checkpoint
+from checkpoint import load_tokenizer
+from flowrl import WEIGHT_MODES
+from model import ModelConfig, Transformer
+from sample import eos_ids
+from task import EOS, PAD, TOY_MODEL, FileTask, ToyTask, train_toy_tokenizer
+
+RESUMABLE = ("sft_steps", "rl_steps", "eval_interval", "device")  # may change on --resume
+UNSET = object()  # the default of every flag in parse_args' second pass
+
+
+def count(text, least=1):
+    """argparse type: an integer >= least."""
+    n = int(text)
+    if n < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, got {n}")
+    return n
+
+
+def parse_args(argv):
+    """The flags, and the set of those given on the command line (for --resume)."""
+    p = argparse.ArgumentParser(description="Train a language model with FlowRL (or GRPO) on math problems "
+                                "(train.py's docstring has examples).", formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--algo", choices=["flowrl", "grpo"], default="flowrl")
+    p.add_argument("--out_dir", default="out")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto: cuda, then mps, then cpu")
+    p.add_argument("--sft_steps", type=lambda t: count(t, 0), default=600, help="SFT steps (toy task only)")
+    p.add_argument("--rl_steps", type=lambda t: count(t, 0), default=100)
+    p.add_argument("--group_size", type=count, default=8, help="responses per prompt (official: 8)")
+    p.add_argument("--prompts_per_step", type=count, default=16)
+    p.add_argument("--mini_batches", type=count, default=2, help="optimizer steps per rollout")
+    p.add_argument("--eval_interval", type=count, default=25, help="RL steps between evaluations")
+    p.add_argument("--beta", type=float, default=15.0, help="reward temperature (official: 15)")
+    p.add_argument("--lr", type=float, default=1e-4, help="RL learning rate (official 7B: 1e-6)")
+    p.add_argument("--init_from", help="an HF-format Llama/Qwen2 directory with tokenizer.json")
+    p.add_argument("--data", help="JSONL with 'question' and 'answer' per line (default: the toy task)")
+    p.add_argument("--prompt_template", default="{question}\n")
+    p.add_argument("--resume", action="store_true", help="continue from <out_dir>/ckpt")
+    p.add_argument("--overwrite", action="store_true", help="delete the run that out_dir holds, then start")
+    p.add_argument("--weight", choices=WEIGHT_MODES, default="cap", help="FlowRL importance weight")
+    p.add_argument("--detach_log_z", action="store_true", help="no gradient from log Z into the LM")
+    p.add_argument("--logz_dropout", type=float, default=0.1,
+                   help="dropout in the log Z head (official: 0.1). Masks are drawn per rank, so only\n"
+                        "with 0 does a torchrun run repeat a single-process one to float precision")
+    p.add_argument("--kl_coef", type=float, default=0.0, help="GRPO's k3 KL coefficient")
+    p.add_argument("--max_new_tokens", type=count, default=48)
+    p.add_argument("--eval_prompts", type=count, default=64, help="held-out prompts")
+    p.add_argument("--eval_samples", type=count, default=8, help="samples per held-out prompt (k)")
+    p.add_argument("--sft_lr", type=float, default=2e-3)
+    p.add_argument("--sft_batch", type=count, default=64)
+    p.add_argument("--sft_slip", type=float, default=0.25, help="fraction of SFT answers off by one (task.py)")
+    args = p.parse_args(argv)
+    p.set_defaults(**{k: UNSET for k in vars(args)})  # a second pass sees only the flags given
+    given = {k for k, v in vars(p.parse_args(argv)).items() if v is not UNSET}
+    return args, given
+
+
+def resume_args(args, given, saved):
+    """The run's own flags, with those that may change on --resume (RESUMABLE) taken from the
+    command line; any other flag given with a different value is an error. --init_from may name
+    where the reference model went if it moved (its checksum is checked at load)."""
+    may_change = {*RESUMABLE, "init_from"}
+    for k in sorted(given - may_change - {"resume", "overwrite", "out_dir"}):
+        if getattr(args, k) != saved.get(k):
+            raise ValueError(f"--resume: --{k} {getattr(args, k)} differs from the saved run's {saved.get(k)}; "
+                             f"start a new run (another --out_dir, or --overwrite) to change it")
+    changed = {k: getattr(args, k) for k in given & may_change if getattr(args, k) != saved.get(k)}
+    return argparse.Namespace(**dict(saved, **changed, resume=True, overwrite=args.overwrite, out_dir=args.out_dir)), changed
+
+
+def check_flags(args, world):
+    """Flags that would fail later, or silently train on nothing."""
+    problems = [
+        (args.resume and args.overwrite, "--resume continues the run in out_dir, --overwrite deletes it: give one"),
+        (args.group_size < 2, f"--group_size {args.group_size}: every r_hat of a group of one is 0, nothing to learn"),
+        (args.beta <= 0, f"--beta {args.beta}: must be positive (it scales the reward in the target)"),
+        (args.lr <= 0 or args.sft_lr <= 0, f"--lr {args.lr} / --sft_lr {args.sft_lr}: learning rates must be positive"),
+        (not 0 <= args.logz_dropout < 1, f"--logz_dropout must be in [0, 1), got {args.logz_dropout}"),
+        ("{question}" not in args.prompt_template, "--prompt_template must contain {question}"),
+        (args.data and not args.init_from, "--data needs --init_from: SFT exists only for the built-in toy task"),
+        (args.prompts_per_step % (world * args.mini_batches),
+         f"--prompts_per_step {args.prompts_per_step} is not divisible by --mini_batches {args.mini_batches}"
+         + (f" x {world} processes" if world > 1 else "")),
+        (args.sft_batch < world, f"--sft_batch {args.sft_batch} is smaller than the {world} processes sharing it"),
+    ]
+    for bad, message in problems:
+        if bad:
+            raise ValueError(message)
+    if not args.resume and checkpoint.holds_run(args.out_dir):
+        if not args.overwrite:
+            raise ValueError(f"{args.out_dir} holds a run: continue it with --resume, or delete it with "
+                             f"--overwrite, or choose another --out_dir")
+        if args.init_from and os.path.abspath(args.init_from).startswith(os.path.abspath(args.out_dir) + os.sep):
+            raise ValueError(f"--init_from {args.init_from} lies in the run that --overwrite would delete")
+
+
+@dataclass
+class Dist:
+    """What is fixed once the processes are up (module docstring)."""
+    rank: int
+    world: int
+    device: torch.device
+
+    def info(self, message):  # only rank 0 prints
+        if self.rank == 0:
+            print(message, flush=True)
+
+    def barrier(self):  # wait until rank 0 has written what the other ranks read next
+        if self.world > 1:
+            dist.barrier()
+
+    def all_reduce(self, values, op="sum"):
+        """A list of floats summed (or, op="max", maxed) element-wise over the ranks."""
+        t = torch.tensor(values, dtype=torch.float64, device=self.device)
+        if self.world > 1:
+            dist.all_reduce(t, dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX)
+        return t.tolist()
+
+    def amp(self):  # bf16 autocast on cuda; float32 elsewhere. Log-probs and the loss are float32 anyway
+        return (torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda"
+                else contextlib.nullcontext())
+
+
+def setup_processes(device_flag):
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    auto = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    try:
+        device = torch.device(auto if device_flag == "auto" else device_flag)
+    except RuntimeError:
+        raise ValueError(f"--device {device_flag}: not a device (cpu, cuda, cuda:1, mps or auto)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {device_flag}: torch sees no GPU here")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"--device {device_flag}: only {torch.cuda.device_count()} GPU(s) visible")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"--device {device_flag}: mps is not available here")
+    if world > 1:  # one process per GPU (nccl), or processes on the CPU (gloo)
+        if device.type == "cuda":
+            local, n_gpus = int(os.environ["LOCAL_RANK"]), torch.cuda.device_count()
+            if local >= n_gpus:
+                raise ValueError(f"process {local} of this node has no GPU: {n_gpus} visible; start at most {n_gpus} per node")
+            device = torch.device("cuda", local)
+            torch.cuda.set_device(device)
+        elif device.type != "cpu":
+            raise ValueError(f"torchrun runs on cuda (nccl) or cpu (gloo), not {device.type}")
+        # the other ranks wait in a collective while rank 0 evaluates and writes a checkpoint, which on
+        # a big model can take longer than nccl's default timeout of 10 minutes
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=datetime.timedelta(hours=1))
+    return Dist(rank, world, device)
+
+
+@dataclass
+class Codec:
+    """The tokenizer and the prompt template: questions to token ids, responses back to text."""
+    tok: object
+    template: str
+    eos_id: object  # an id, or a list of ids
+    pad_id: int
+
+    def encode(self, question):
+        return self.tok.encode(self.template.replace("{question}", question)).ids
+
+    def decode(self, rollout, i):
+        n = int(rollout.response_mask[i].sum())
+        return self.tok.decode(rollout.response_ids[i, :n].tolist())
+
+
+def load_model(args, source, device):
+    """The model and its codec: from a checkpoint directory (HF format with tokenizer.json), or
+    a new toy model with the toy task's character tokenizer when source is None."""
+    if source is None:
+        tok = train_toy_tokenizer()
+        model = Transformer(ModelConfig(vocab_size=tok.get_vocab_size(), eos_token_id=tok.token_to_id(EOS),
+                                        **TOY_MODEL)).to(device)
+    else:
+        if not os.path.isdir(source):
+            raise ValueError(f"{source}: not a directory (expected an HF-format model directory)")
+        model, tok = Transformer.from_pretrained(source, torch.float32, device), load_tokenizer(source)
+        if tok.get_vocab_size() > model.config.vocab_size:
+            raise ValueError(f"{source}: the tokenizer has {tok.get_vocab_size()} ids but config.json's "
+                             f"vocab_size is {model.config.vocab_size}")
+    eos_id = model.config.eos_token_id if model.config.eos_token_id is not None else tok.token_to_id(EOS)
+    pad_id = tok.token_to_id(PAD)  # masks come from positions, so padding with an EOS id is fine too
+    return model, Codec(tok, args.prompt_template, eos_id, pad_id if pad_id is not None else eos_ids(eos_id)[0])
+
+
+def load_task(args, codec, max_seq_len):
+    def too_long(question):
+        n = len(codec.encode(question))
+        if n + args.max_new_tokens > max_seq_len:
+            return (f"the prompt is {n} tokens; with --max_new_tokens {args.max_new_tokens} that exceeds "
+                    f"the model's context of {max_seq_len} tokens")
+    if args.data:
+        return FileTask(args.data, args.eval_prompts, too_long)
+    if too_long(ToyTask.LONGEST):
+        raise ValueError(f"toy task: {too_long(ToyTask.LONGEST)}")
+    return ToyTask(args.eval_prompts)
+
+
+def load_reference(args, ref, device):
+    """pi_ref, frozen; on cuda held in bf16 (it is never trained). Refused if it changed."""
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    path = checkpoint.reference(args.out_dir, ref)
+    return Transformer.from_pretrained(path, dtype, device).eval().requires_grad_(False)
