@@ -408,7 +408,7 @@ def test_flowrl_matches_the_reward_distribution_grpo_collapses():
 #
 # Token sums: delta = log Z + log pi(y) - log pi_ref(y) - beta r(y) = 0 for every y gives
 #   pi(y) = pi_ref(y) e^(beta r(y)) / Z = p*(y),  Z = 0.5 e + 0.2 + 0.18 + 0.12 e = 0.62 e + 0.38
-#   Z = 2.065342, log Z = 0.725292,  p* = [0.5 e, 0.2, 0.18, 0.12 e] / Z
+#   Z = 2.065335, log Z = 0.725292,  p* = [0.5 e, 0.2, 0.18, 0.12 e] / Z
 #                                       = [0.658073, 0.096837, 0.087153, 0.157938]
 # Token means: delta = log Z + (log pi(y) - log pi_ref(y)) / |y| - beta r(y) = 0 gives
 #   pi(y) = pi_ref(y) e^(|y| (beta r(y) - log Z))
