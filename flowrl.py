@@ -10,15 +10,22 @@ by minimising, over a batch of B sampled responses y_i to prompts x_i,
 
     lp_i     = (1/|y_i|) * sum_t log pi_theta(y_t | x_i, y_<t)       token MEAN over the mask
     lp_ref_i = (1/|y_i|) * sum_t log pi_ref(y_t | x_i, y_<t)         same mask
+               (logp_norm="sum": both without the 1/|y_i|, exact trajectory balance)
     delta_i  = log Z(x_i) + lp_i - beta * r_hat_i - lp_ref_i
     w_i      = stopgrad( exp( sum_t [log pi_theta - log pi_old] ) )  token SUM, then capped
     loss     = (1/B) * sum_i  w_i * delta_i^2
 
 The loss is minimal when delta_i = 0 for every y: a whole distribution, not the single best
-answer. For one-token responses that is exactly pi_theta = p* (the toy test in test_flowrl.py);
-for longer ones the token mean (point 2 below) matches it per token rather than per sequence.
-Proposition 1 of the paper: in expected gradient this squared loss is the reverse
-KL( pi_theta || p* ).
+answer. With the token sum, delta = 0 is log pi_theta(y) = log pi_ref(y) + beta r_hat - log Z,
+exactly pi_theta = p*, and Proposition 1 of the paper holds: in expected gradient this squared
+loss is the reverse KL( pi_theta || p* ). With the token mean (the default, point 2 below),
+delta = 0 is
+
+    log pi_theta(y) - log pi_ref(y) = |y| * (beta * r_hat - log Z)
+
+a target tilted by the length |y|, which equals p* only where all responses have one length
+(one-token responses: the Figure-1 toy below). test_flowrl.py checks both fixed points on a
+problem with responses of two lengths; the README derives them and says when they are reached.
 
 Where this file follows the official code rather than the paper's text, and why:
 1. w is capped, min(w, 10), instead of clipped to [1 - 0.2, 1 + 0.2] as the paper writes.
@@ -29,7 +36,9 @@ Where this file follows the official code rather than the paper's text, and why:
 2. The log-ratio inside w is a token SUM, the log-probs inside delta a token MEAN. Importance
    sampling needs the ratio of sequence probabilities (the sum); the mean keeps delta on the
    scale of beta * r_hat whatever the length (a 500-token sum of log-probs is several hundred,
-   which would drown beta * r_hat).
+   which would drown beta * r_hat), at the price of the length-tilted fixed point above.
+   logp_norm="sum" puts token sums in delta too (the paper's equations, exact trajectory
+   balance); w stays a token sum either way.
 3. r_hat is the group z-score of the task reward (group_normalize), as GRPO's advantage, not
    the raw reward r of the paper's equations, so beta = 15 means the same for any reward scale.
 4. log Z is not detached: the gradient of delta^2 flows through LogZHead into the language
@@ -42,6 +51,7 @@ import torch
 import torch.nn as nn
 
 WEIGHT_MODES = ("none", "raw", "cap", "clip")
+LOGP_NORMS = ("mean", "sum")
 
 
 def _masked(x, mask):
@@ -115,7 +125,7 @@ class LogZHead(nn.Module):
 
 
 def flowrl_loss(logp, logp_ref, logp_old, mask, r_hat, log_z, *, beta=15.0, weight="cap",
-                weight_cap=10.0, clip_eps=0.2):
+                weight_cap=10.0, clip_eps=0.2, logp_norm="mean"):
     """The FlowRL loss (module docstring for the equation and its sources).
 
     logp, logp_ref, logp_old: (B, N) per-token log-probs of the sampled responses under the
@@ -131,17 +141,24 @@ def flowrl_loss(logp, logp_ref, logp_old, mask, r_hat, log_z, *, beta=15.0, weig
         "none" w = 1                              pure on-policy trajectory balance
     On the first pass over a fresh rollout logp == logp_old, so w == 1 exactly in every mode.
 
+    logp_norm: how delta sees the log-probs of a response (w is a token sum in both):
+        "mean" (1/|y_i|) * sum_t                  official code (default): length-tilted fixed point
+        "sum"  sum_t                              the paper's equations: fixed point p*
+
     Returns (loss, metrics): loss a scalar tensor, metrics a dict of Python floats.
     """
     if weight not in WEIGHT_MODES:
         raise ValueError(f"weight must be one of {WEIGHT_MODES}, got {weight!r}")
+    if logp_norm not in LOGP_NORMS:
+        raise ValueError(f"logp_norm must be one of {LOGP_NORMS}, got {logp_norm!r}")
     n = mask.sum(dim=1)  # (B,) |y_i|
     if (n == 0).any():
         raise ValueError("flowrl_loss: every response needs at least one mask token")
 
     logp_m = _masked(logp, mask)  # (B, N), 0 at padding
-    lp = logp_m.sum(dim=1) / n  # (B,) token mean
-    lp_ref = _masked(logp_ref, mask).sum(dim=1) / n  # (B,)
+    norm = n if logp_norm == "mean" else torch.ones_like(n)  # (B,) divide by |y_i|, or by 1
+    lp = logp_m.sum(dim=1) / norm  # (B,) token mean, or sequence sum
+    lp_ref = _masked(logp_ref, mask).sum(dim=1) / norm  # (B,)
     delta = log_z + lp - beta * r_hat - lp_ref  # (B,)
 
     # Per-token difference first, then the sum: two sums of hundreds of log-probs subtracted

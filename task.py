@@ -21,6 +21,7 @@ policy that it is wrong. This is what leaves RL a clear job after a few minutes 
 Evaluation problems are a fixed set (the same for every --seed) and no training problem adds the
 same numbers as one of them.
 """
+import itertools
 import json
 import os
 import random
@@ -46,13 +47,26 @@ def toy_solution(question, rng, slip=0.0):
     teacher is careless: the "#### N" line is off by one from the sum just computed."""
     nums = [int(n) for n in question.split("+")]
     rng.shuffle(nums)
+    slip_by = rng.choice((-1, 1)) if rng.random() < slip else 0  # sums are at least 4: stays positive
+    return toy_derivation(nums, slip_by)
+
+
+def toy_derivation(nums, slip_by=0):
+    """The completion that adds nums in the given order, e.g. [5, 2, 3, 7] ->
+    "5+2=7,7+3=10,10+7=17 #### 17"; slip_by shifts the final answer (0: correct)."""
     total, steps = nums[0], []
     for n in nums[1:]:
         steps.append(f"{total}+{n}={total + n}")
         total += n
-    if rng.random() < slip:
-        total += rng.choice((-1, 1))  # sums are at least 4: the answer stays a positive number
-    return ",".join(steps) + f" #### {total}"
+    return ",".join(steps) + f" #### {total + slip_by}"
+
+
+def toy_derivations(question):
+    """Every correct completion of a question, one per distinct order of its numbers, sorted.
+    Each number is written out in the text, so distinct orders give distinct texts: "1+1+2+2"
+    has 4!/(2! 2!) = 6, a question of 5 different numbers 5! = 120."""
+    nums = [int(n) for n in question.split("+")]
+    return sorted({toy_derivation(list(order)) for order in itertools.permutations(nums)})
 
 
 def toy_key(question):

@@ -11,6 +11,8 @@ For the FlowRL loss, with B responses, |y_i| mask tokens in response i and w hel
     d loss / d logp_t = (2/B) * w_i * delta_i / |y_i|     for each mask token t of response i
     d loss / d log_z_i = (2/B) * w_i * delta_i
 
+(with logp_norm="sum" the token sum replaces the mean in delta, and the 1/|y_i| goes).
+
 Run: python -m pytest -q test_flowrl.py
 """
 import math
@@ -95,10 +97,10 @@ def example_batch(ratio1, ratio2):
     return logp, logp_ref, logp_old, mask, r_hat, log_z
 
 
-def run_example(weight, ratio1, ratio2):
+def run_example(weight, ratio1, ratio2, logp_norm="mean"):
     logp, logp_ref, logp_old, mask, r_hat, log_z = example_batch(ratio1, ratio2)
     loss, metrics = flowrl_loss(logp, logp_ref, logp_old, mask, r_hat, log_z, beta=2.0,
-                                weight=weight)
+                                weight=weight, logp_norm=logp_norm)
     loss.backward()
     return loss.detach(), logp.grad, log_z.grad, metrics
 
@@ -154,6 +156,26 @@ def test_flowrl_by_hand_weight_clip_binds():
     close(g_log_z, [1.2, -1.6])
     assert metrics["w_mean"] == pytest.approx(1.0)
     assert metrics["w_clipped_frac"] == 1.0
+
+
+def test_flowrl_by_hand_sequence_sums():
+    # logp_norm="sum": the same batch with sequence sums in delta (exact trajectory balance)
+    #   response 1: lp = -1 - 2 = -3, lp_ref = -1 - 1 = -2, beta * r_hat = 1, log_z = 2.5
+    #       delta_1 = 2.5 + (-3) - 1 - (-2) = 0.5
+    #   response 2: lp = -1 - 1 - 4 = -6, lp_ref = -1 - 2 - 3 = -6, beta * r_hat = -1, log_z = -3
+    #       delta_2 = -3 + (-6) - (-1) - (-6) = -2
+    # w is still the capped ratio of the sequence probabilities: ratios 20 and 1/4 -> [10, 0.25]
+    #   loss = (10 * 0.5^2 + 0.25 * (-2)^2) / 2 = (2.5 + 1) / 2 = 1.75
+    # d/d logp_t = (2/B) * w_i * delta_i, the same for every token of response i:
+    #   response 1: 10 * 0.5 = 5;  response 2: 0.25 * (-2) = -0.5
+    # d/d log_z = [10 * 0.5, 0.25 * (-2)] = [5, -0.5]
+    loss, g_logp, g_log_z, metrics = run_example("cap", 20.0, 0.25, logp_norm="sum")
+    close(loss, 1.75)
+    close(g_logp, [[5.0, 5.0, 0.0], [-0.5, -0.5, -0.5]])
+    close(g_log_z, [5.0, -0.5])
+    # metrics: |delta| = (0.5 + 2)/2, lp = (-3 - 6)/2, lp_ref = (-2 - 6)/2, w = (10 + 0.25)/2
+    assert metrics == pytest.approx({"delta_abs": 1.25, "w_mean": 5.125, "w_clipped_frac": 0.5,
+                                     "log_z": -0.25, "logp": -4.5, "logp_ref": -4.0})
 
 
 def test_flowrl_by_hand_official_beta_fresh_rollout():
@@ -250,8 +272,9 @@ def test_padding_changes_neither_loss_nor_gradient():
         torch.testing.assert_close(loss.detach(), torch.stack(single).mean())
 
 
+@pytest.mark.parametrize("logp_norm", ["mean", "sum"])
 @pytest.mark.parametrize("weight", ["none", "raw", "cap", "clip"])
-def test_flowrl_gradcheck(weight):
+def test_flowrl_gradcheck(weight, logp_norm):
     # w is detached, so the loss's gradient treats it as a constant, while a finite difference
     # in logp would also move w. Deriving logp_old from the (perturbed) logp inside the checked
     # function keeps the log-ratio, and so w, fixed: then both must agree. Ratios 20, 3, 1/4
@@ -267,7 +290,7 @@ def test_flowrl_gradcheck(weight):
 
     def f(logp, log_z):
         return flowrl_loss(logp, logp_ref, logp.detach() - shift, mask, r_hat, log_z,
-                           beta=2.0, weight=weight)[0]
+                           beta=2.0, weight=weight, logp_norm=logp_norm)[0]
 
     assert torch.autograd.gradcheck(f, (logp, log_z))
 
@@ -292,6 +315,8 @@ def test_bad_inputs_raise():
     empty_row = torch.tensor([[True, True, False], [False, False, False]])
     with pytest.raises(ValueError, match="at least one mask token"):
         flowrl_loss(x, x, x, empty_row, torch.zeros(2), torch.zeros(2))
+    with pytest.raises(ValueError, match="logp_norm must be one of"):
+        flowrl_loss(x, x, x, x > -1, torch.zeros(2), torch.zeros(2), logp_norm="max")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -367,3 +392,76 @@ def test_flowrl_matches_the_reward_distribution_grpo_collapses():
     grpo = train_toy_distribution("grpo", seed=0)
     assert grpo["kl"] > 1.0
     assert grpo["policy"][2] > 0.95
+
+
+# ----------------------------------------------------------------------------------------------
+# The fixed point with responses of two lengths: token sums reach p*, token means a target
+# tilted by the length
+#
+# A tabular autoregressive policy: the first token is a, b or c; a and b end the response, c is
+# followed by a second token, a or b. So four responses, two of each length:
+#
+#   y          a      b      ca            cb
+#   |y|        1      1      2             2
+#   pi_ref     0.5    0.2    0.3 * 0.6     0.3 * 0.4       = [0.5, 0.2, 0.18, 0.12]
+#   r          1      0      0             1               raw reward, beta = 1
+#
+# Token sums: delta = log Z + log pi(y) - log pi_ref(y) - beta r(y) = 0 for every y gives
+#   pi(y) = pi_ref(y) e^(beta r(y)) / Z = p*(y),  Z = 0.5 e + 0.2 + 0.18 + 0.12 e = 0.62 e + 0.38
+#   Z = 2.065335, log Z = 0.725292,  p* = [0.5 e, 0.2, 0.18, 0.12 e] / Z
+#                                       = [0.658073, 0.096837, 0.087153, 0.157938]
+# Token means: delta = log Z + (log pi(y) - log pi_ref(y)) / |y| - beta r(y) = 0 gives
+#   pi(y) = pi_ref(y) e^(|y| (beta r(y) - log Z))
+# and the normalisation sum_y pi(y) = 1 fixes log Z. With u = e^(-log Z):
+#   pi = [0.5 e u, 0.2 u, 0.18 u^2, 0.12 e^2 u^2]
+#   (0.18 + 0.12 e^2) u^2 + (0.5 e + 0.2) u - 1 = 0,  a quadratic: A u^2 + B u - 1 = 0 with
+#   A = 1.066687, B = 1.559141, u = (-B + sqrt(B^2 + 4 A)) / (2 A) = 0.482262
+#   log Z = -ln u = 0.729268,  pi = [0.655462, 0.096452, 0.041864, 0.206222]
+# The two-token responses move most: ca 0.042 against 0.087 under p*, cb 0.206 against 0.158.
+#
+# Training: the four responses are enumerated and each enters the loss once per step (exact
+# and deterministic, no sampling). Every delta can be 0 at once, so the minimum of the loss
+# (zero) is the fixed point whatever weight each response gets in the batch; on-policy
+# sampling would reach the same point, noisily.
+
+def two_length_table(first, second):
+    """(4, 2) token log-probs of the responses a, b, ca, cb from the logits of the first token
+    (3,) over [a, b, c] and of the token after c (2,) over [a, b]; 0 in the unused slots."""
+    lp1, lp2 = first.log_softmax(0), second.log_softmax(0)
+    zero = torch.zeros((), dtype=lp1.dtype)
+    return torch.stack([torch.stack([lp1[0], zero]), torch.stack([lp1[1], zero]),
+                        torch.stack([lp1[2], lp2[0]]), torch.stack([lp1[2], lp2[1]])])
+
+
+@pytest.mark.parametrize("logp_norm", ["sum", "mean"])
+def test_fixed_point_sum_is_p_star_mean_is_length_tilted(logp_norm):
+    e = math.e
+    Z = 0.62 * e + 0.38
+    p_star = torch.tensor([0.5 * e, 0.2, 0.18, 0.12 * e], dtype=F64) / Z
+    A, B = 0.18 + 0.12 * e ** 2, 0.5 * e + 0.2
+    u = (-B + math.sqrt(B ** 2 + 4 * A)) / (2 * A)
+    tilted = torch.tensor([0.5 * e * u, 0.2 * u, 0.18 * u ** 2, 0.12 * e ** 2 * u ** 2], dtype=F64)
+    close(tilted.sum(), 1.0, tol=1e-12)  # the root normalises the tilted target
+    assert (tilted - p_star).abs().max() > 0.04  # the two targets differ: the test can tell them apart
+    target, target_log_z = (p_star, math.log(Z)) if logp_norm == "sum" else (tilted, -math.log(u))
+
+    ref_first = torch.tensor([0.5, 0.2, 0.3], dtype=F64).log()
+    ref_second = torch.tensor([0.6, 0.4], dtype=F64).log()
+    logp_ref = two_length_table(ref_first, ref_second)
+    mask = torch.tensor([[1, 0], [1, 0], [1, 1], [1, 1]], dtype=torch.bool)
+    r = torch.tensor([1.0, 0.0, 0.0, 1.0], dtype=F64)
+    first = ref_first.clone().requires_grad_(True)  # the policy starts as the reference
+    second = ref_second.clone().requires_grad_(True)
+    log_z = torch.zeros((), dtype=F64, requires_grad=True)  # a single prompt: one scalar
+    opt = torch.optim.Adam([first, second, log_z], lr=0.05)
+    for _ in range(500):
+        logp = two_length_table(first, second)
+        loss, _ = flowrl_loss(logp, logp_ref, logp.detach(), mask, r, log_z.expand(4), beta=1.0,
+                              logp_norm=logp_norm)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    # Reached after 500 steps: the policy and log Z within 1e-11 of the target (in either mode)
+    policy = two_length_table(first, second).detach().sum(dim=1).exp()  # (4,) pi(y), 0 in unused slots
+    close(policy, target, tol=1e-6)
+    assert abs(log_z.item() - target_log_z) < 1e-6

@@ -1,0 +1,120 @@
+"""
+Exact path metrics on the toy task: how a policy spreads its probability over the correct
+derivations of a prompt.
+
+A toy prompt x has a finite set C(x) of correct completions, one per distinct order of its
+numbers (task.toy_derivations: at most 5! = 120), each followed by EOS. Their probabilities are
+computed exactly, by teacher forcing at temperature 1 with no top-k or top-p
+(sample.token_logprobs):
+
+    log pi(y|x) = sum_t log pi(y_t | x, y_<t)        over y's tokens, EOS included
+
+Per prompt, with q the policy renormalised over C(x):
+
+    mass      = sum_{y in C(x)} pi(y|x)               the chance of a sample being one of C(x)
+    q(y)      = pi(y|x) / mass
+    effective = exp( -sum_y q(y) log q(y) )           the number of equally likely paths that
+                                                      would have the same entropy
+    top_share = max_y q(y)
+    kl_ref    = sum_y q(y) log( q(y) / q_ref(y) )     q_ref: the same for pi_ref
+    count     = |C(x)|
+
+averaged over the prompts, as paths_mass, paths_effective, paths_top_share, paths_kl_ref and
+paths_count. Why these: FlowRL's target p* = pi_ref exp(beta r_hat) / Z multiplies all the
+correct paths of a prompt by one factor, so under p* q equals q_ref (kl_ref 0, effective that of
+pi_ref; with token means in delta, up to the small length tilt the README derives), while a
+reward maximiser is free to pile the mass onto a few paths (top_share and effective toward 1). mass counts only the derivations without a slip: a sample whose final
+answer is right after a wrong partial sum is rewarded but is not in C(x).
+
+In a training script, the reference's log-probs are computed once and reused:
+
+    logp_ref = path_logprobs(ref_model, tok, problems, encode, eos_id, pad_id, device)
+    metrics = path_metrics(path_logprobs(model, tok, problems, encode, eos_id, pad_id, device),
+                           logp_ref)
+"""
+import torch
+
+from sample import Rollout, left_pad, response_mask, token_logprobs
+from task import toy_derivations
+
+METRICS = ("paths_mass", "paths_effective", "paths_top_share", "paths_kl_ref", "paths_count")
+
+
+def rollout_of(prompts, responses, pad_id, eos_id, device):
+    """A Rollout to teacher-force given responses: token-id lists, prompts left-padded, responses
+    (each ending in EOS) right-padded. Its sampler log-probs are zeros: nothing was sampled."""
+    prompt_ids, prompt_mask = left_pad(prompts, pad_id, device)
+    N = max(map(len, responses))
+    ids = torch.tensor([r + [pad_id] * (N - len(r)) for r in responses], device=device)  # (B, N)
+    return Rollout(prompt_ids, prompt_mask, ids, response_mask(ids, eos_id),
+                   torch.zeros(ids.shape, device=device))
+
+
+@torch.inference_mode()
+def path_logprobs(model, tok, problems, encode, eos_id, pad_id, device, batch=256):
+    """log pi(y|x) for every y in C(x), for each toy problem (question, answer) in problems.
+
+    encode(question) gives the prompt's token ids (the training script's prompt template);
+    eos_id is one token id. All (prompt, derivation) pairs are teacher-forced together, batch
+    rows per forward pass, longest first so that a pass pads little. Run it outside autocast:
+    these are exact probabilities, in float32 per token, summed in float64.
+
+    Returns a list with one float64 tensor (|C(x)|,) per problem, on the CPU, in the order of
+    task.toy_derivations(question).
+    """
+    pairs = []  # (prompt ids, response ids + EOS), problem by problem
+    counts = []  # |C(x)| of each problem
+    for question, _ in problems:
+        prompt, texts = encode(question), toy_derivations(question)
+        pairs += [(prompt, tok.encode(text).ids + [eos_id]) for text in texts]
+        counts.append(len(texts))
+    order = sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]) - len(pairs[i][1]))
+    logp = torch.empty(len(pairs), dtype=torch.float64)
+    for start in range(0, len(pairs), batch):
+        rows = order[start:start + batch]
+        rollout = rollout_of([pairs[i][0] for i in rows], [pairs[i][1] for i in rows],
+                             pad_id, eos_id, device)
+        logp_t, _ = token_logprobs(model, rollout)  # (b, N) float32, 0 off the response mask
+        logp[rows] = logp_t.double().sum(dim=1).cpu()  # (b,) log pi(y|x)
+    return list(logp.split(counts))
+
+
+def path_metrics(logp, logp_ref):
+    """The five path metrics (module docstring), averaged over prompts, as Python floats.
+
+    logp, logp_ref: lists of per-prompt tensors (|C(x)|,) of log pi(y|x) and log pi_ref(y|x)
+    over the same paths in the same order (path_logprobs). Computed in float64.
+    """
+    if len(logp) != len(logp_ref) or not logp:
+        raise ValueError(f"path_metrics: need the same number of prompts (at least one) for the "
+                         f"policy and the reference, got {len(logp)} and {len(logp_ref)}")
+    per_prompt = []  # one row of the five metrics per prompt
+    for lp, lp_ref in zip(logp, logp_ref):
+        if lp.shape != lp_ref.shape:
+            raise ValueError(f"path_metrics: a prompt has {lp.numel()} paths under the policy "
+                             f"and {lp_ref.numel()} under the reference")
+        log_mass = lp.double().logsumexp(dim=0)  # log sum_y pi(y|x)
+        log_q = lp.double() - log_mass  # (|C|,) log q(y)
+        log_q_ref = lp_ref.double() - lp_ref.double().logsumexp(dim=0)  # (|C|,) log q_ref(y)
+        q = log_q.exp()  # (|C|,)
+        entropy = -(q * log_q).sum()
+        kl_ref = (q * (log_q - log_q_ref)).sum()
+        per_prompt.append([log_mass.exp(), entropy.exp(), q.max(), kl_ref, len(q)])
+    means = torch.tensor(per_prompt, dtype=torch.float64).mean(dim=0)  # (5,)
+    return dict(zip(METRICS, means.tolist()))
+
+
+if __name__ == "__main__":
+    # A random (untrained) toy model spreads its probability over the whole vocabulary: the
+    # correct paths get almost none of it, but q is still a distribution over them.
+    from model import ModelConfig, Transformer
+    from task import EOS, PAD, TOY_MODEL, ToyTask, train_toy_tokenizer
+    torch.manual_seed(0)
+    tok = train_toy_tokenizer()
+    model = Transformer(ModelConfig(vocab_size=tok.get_vocab_size(), eos_token_id=tok.token_to_id(EOS),
+                                    **TOY_MODEL)).eval()
+    problems = ToyTask(4).eval_set
+    logp = path_logprobs(model, tok, problems, lambda q: tok.encode(q + "\n").ids,
+                         tok.token_to_id(EOS), tok.token_to_id(PAD), torch.device("cpu"))
+    print(problems)
+    print(path_metrics(logp, logp))
