@@ -25,7 +25,7 @@ import torch.distributed as dist
 
 import checkpoint
 from checkpoint import load_tokenizer
-from flowrl import WEIGHT_MODES
+from flowrl import LOGP_NORMS, WEIGHT_MODES
 from model import ModelConfig, Transformer
 from sample import eos_ids
 from task import EOS, PAD, TOY_MODEL, FileTask, ToyTask, train_toy_tokenizer
@@ -55,6 +55,9 @@ def parse_args(argv):
     p.add_argument("--group_size", type=count, default=8, help="responses per prompt (official: 8)")
     p.add_argument("--prompts_per_step", type=count, default=16)
     p.add_argument("--mini_batches", type=count, default=2, help="optimizer steps per rollout")
+    p.add_argument("--micro_batch", type=lambda t: count(t, 0), default=0,
+                   help="response rows per forward/backward pass (0: a whole mini-batch). Smaller\n"
+                        "passes need less memory and give the same update")
     p.add_argument("--eval_interval", type=count, default=25, help="RL steps between evaluations")
     p.add_argument("--beta", type=float, default=15.0, help="reward temperature (official: 15)")
     p.add_argument("--lr", type=float, default=1e-4, help="RL learning rate (official 7B: 1e-6)")
@@ -64,6 +67,8 @@ def parse_args(argv):
     p.add_argument("--resume", action="store_true", help="continue from <out_dir>/ckpt")
     p.add_argument("--overwrite", action="store_true", help="delete the run that out_dir holds, then start")
     p.add_argument("--weight", choices=WEIGHT_MODES, default="cap", help="FlowRL importance weight")
+    p.add_argument("--logp_norm", choices=LOGP_NORMS, default="mean",
+                   help="log-probs in delta: token mean (official) or sequence sum (exact trajectory balance)")
     p.add_argument("--detach_log_z", action="store_true", help="no gradient from log Z into the LM")
     p.add_argument("--logz_dropout", type=float, default=0.1,
                    help="dropout in the log Z head (official: 0.1). Masks are drawn per rank, so only\n"
@@ -91,7 +96,9 @@ def resume_args(args, given, saved):
             raise ValueError(f"--resume: --{k} {getattr(args, k)} differs from the saved run's {saved.get(k)}; "
                              f"start a new run (another --out_dir, or --overwrite) to change it")
     changed = {k: getattr(args, k) for k in given & may_change if getattr(args, k) != saved.get(k)}
-    return argparse.Namespace(**dict(saved, **changed, resume=True, overwrite=args.overwrite, out_dir=args.out_dir)), changed
+    # flags newer than the saved run keep their defaults
+    return argparse.Namespace(**dict(vars(args), **saved, **changed, resume=True, overwrite=args.overwrite,
+                                     out_dir=args.out_dir)), changed
 
 
 def check_flags(args, world):

@@ -110,3 +110,22 @@ def test_sft_under_torchrun_equals_one_process(tmp_path):
     for a, b in zip(records(out2, "train"), records(out1, "train")):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-6)
         assert a["grad_norm"] == pytest.approx(b["grad_norm"], rel=1e-5)
+
+
+@pytest.mark.parametrize("algo", ["flowrl", "grpo"])
+def test_micro_batches_give_the_update_of_whole_mini_batches(sft_model, tmp_path, algo):
+    # RL above: 4 prompts x 8 responses in 2 mini-batches of 16 rows, 8 per rank under 2
+    # processes. --micro_batch 3 accumulates each optimizer step over passes of 3, 3 and 2 rows
+    # (a single process: 3, 3, 3, 3, 3 and 1), each pass's loss weighted by its share of the
+    # union's responses (FlowRL) or tokens (GRPO, where passes hold unequal token counts).
+    # Both must end where the whole mini-batches end, to float precision.
+    flags = ["--init_from", sft_model, "--algo", algo, *RL]
+    out_whole, _, whole = run(tmp_path, "whole", flags, procs=1)
+    for procs in (1, 2):
+        out, _, micro = run(tmp_path, f"micro{procs}", flags + ["--micro_batch", "3"], procs=procs)
+        for k in whole[0]:
+            torch.testing.assert_close(micro[0][k], whole[0][k], atol=1e-5, rtol=0, msg=k)
+        for a, b in zip(records(out, "train"), records(out_whole, "train")):
+            assert a["reward"] == b["reward"]
+            for key in ("loss", "grad_norm", "grad_norm_max"):
+                assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key

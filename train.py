@@ -55,9 +55,10 @@ from safetensors import SafetensorError
 import checkpoint
 from flowrl import LogZHead, flowrl_loss, group_normalize, grpo_loss
 from launch import check_flags, load_model, load_reference, load_task, parse_args, resume_args, setup_processes
+from paths import path_logprobs, path_metrics
 from reward import math_reward
 from sample import Rollout, generate, left_pad, response_mask, token_logprobs
-from task import toy_solution
+from task import ToyTask, toy_solution
 
 CLIP = 1.0          # grad-norm clip (official)
 WARMUP = 10         # RL warm-up steps (official), then a constant lr
@@ -95,9 +96,16 @@ def save_checkpoint(d, args, stage, step, model, codec, opt, log_z_head, py_rng,
         checkpoint.save(args.out_dir, stage, step, model, codec.tok, opt, log_z_head, py_rng, args, ref)
 
 
-def evaluate(d, args, model, codec, task, stage, step):
-    """k samples at temperature 1.0 per held-out prompt, and one greedy completion. Rank 0 alone;
-    the others go on and wait for it at the next step's first all-reduce."""
+def toy_paths(model, codec, task, device):
+    """log pi(y|x) of every correct derivation of each held-out toy prompt (paths.py); None for --data."""
+    if isinstance(task, ToyTask):
+        return path_logprobs(model, codec.tok, task.eval_set, codec.encode, codec.eos_id, codec.pad_id, device)
+
+
+def evaluate(d, args, model, codec, task, stage, step, paths_ref=None):
+    """k samples at temperature 1.0 per held-out prompt, and one greedy completion; on the toy
+    task also the exact path metrics (paths.py) against paths_ref, pi_ref's path log-probs (None:
+    the model is pi_ref). Rank 0 alone; the others wait for it at the next step's all-reduce."""
     if d.rank > 0:
         return
     k, problems = args.eval_samples, task.eval_set
@@ -117,6 +125,9 @@ def evaluate(d, args, model, codec, task, stage, step):
         distinct_correct=sum(len({texts[i] for i in rows if correct[i]}) for rows in per_prompt) / len(problems),
         greedy_accuracy=sum(math_reward(codec.decode(greedy, j), a) == 1.0
                             for j, (_, a) in enumerate(problems)) / len(problems))
+    logp = toy_paths(model, codec, task, d.device)
+    if logp is not None:
+        record.update(path_metrics(logp, logp if paths_ref is None else paths_ref))
     log(d, args, record)
     d.info(f"eval {stage} step {step}: accuracy {record['accuracy']:.3f}  pass@{k} {record['pass_at_k']:.3f}  "
            f"distinct correct {record['distinct_correct']:.2f}  greedy {record['greedy_accuracy']:.3f}")
@@ -166,50 +177,59 @@ def sample_step(d, args, model, codec, problems, step):
 
 
 def rl_update(d, args, model, model_ddp, ref_model, log_z_head, log_z_head_ddp, opt, params, rollout, rewards, step):
-    """mini_batches optimizer steps on one rollout; returns the step's metrics (the union's)."""
-    B = len(rewards)
+    """mini_batches optimizer steps on one rollout, each a sum of passes over micro_batch rows;
+    returns the step's metrics (the union's)."""
+    B, flowrl = len(rewards), args.algo == "flowrl"
     r_hat = group_normalize(rewards, args.group_size)  # (B,) whole groups on each rank
-    # mini-batches of whole groups; pi_old and pi_ref of each before any update, same shapes as
-    # the training pass, so that on the first mini-batch logp == logp_old bit for bit (w == 1)
+    # mini-batches of whole groups (one optimizer step each) in passes of micro_batch rows; pi_old
+    # and pi_ref of every pass before any update, in the shapes of the training pass, so that on
+    # the first mini-batch logp == logp_old bit for bit (w == 1)
     rows = B // args.mini_batches
-    parts = [slice(i, i + rows) for i in range(0, B, rows)]
-    minis = [rollout[s] for s in parts]  # mini_batches Rollouts of B / mini_batches rows
+    micro = min(args.micro_batch or rows, rows)
+    minis = [[slice(j, min(j + micro, i + rows)) for j in range(i, i + rows, micro)] for i in range(0, B, rows)]
     with torch.no_grad(), d.amp():
-        old = [token_logprobs(model, mb)[0] for mb in minis]  # (B / mini_batches, N) each
-        ref = [token_logprobs(ref_model, mb)[0] for mb in minis]
+        old = [[token_logprobs(model, rollout[s])[0] for s in mini] for mini in minis]  # (rows of s, N) each
+        ref = [[token_logprobs(ref_model, rollout[s])[0] for s in mini] for mini in minis]
     log_z_head.train()
     torch.manual_seed(seed_of(args.seed, step, 1, d.rank))  # the log Z head's dropout, per rank and step
     stats = []
-    for mb, s, logp_old, logp_ref in zip(minis, parts, old, ref):
-        with d.amp():
-            logp, hidden = token_logprobs(model_ddp, mb)
-        if args.algo == "flowrl":
-            log_z = log_z_head_ddp(hidden.detach() if args.detach_log_z else hidden, mb.prompt_mask)  # (rows,)
-            loss, m = flowrl_loss(logp=logp, logp_ref=logp_ref, logp_old=logp_old, mask=mb.response_mask,
-                                  r_hat=r_hat[s], log_z=log_z, beta=args.beta, weight=args.weight)
-            n = float(rows)  # the loss and its metrics are means over responses
-        else:
-            loss, m = grpo_loss(logp=logp, logp_ref=logp_ref, logp_old=logp_old, mask=mb.response_mask,
-                                adv=r_hat[s], kl_coef=args.kl_coef)
-            n = mb.response_mask.sum().item()  # ... means over response tokens
-        # The union's loss is the mean over all ranks' n_union units; this rank's mean over its n
-        # units times n / n_union is its share of it. DDP averages the gradients (divides their
-        # sum by world), so the loss to backward is world * n / n_union times this rank's: 1 alone.
-        n_union, *means = d.all_reduce([n, n * loss.item()] + [n * v for v in m.values()])
-        m = {k: v / n_union for k, v in zip(["loss", *m], means)}  # the union's loss and metrics
-        check_finite(m["loss"], "the loss", "rl", step, args.out_dir)
+    for mini, mini_old, mini_ref in zip(minis, old, ref):
+        # the loss and its metrics are means over units: responses (FlowRL) or response tokens (GRPO)
+        units = [float(s.stop - s.start) if flowrl else rollout.response_mask[s].sum().item() for s in mini]
+        n_union = d.all_reduce([sum(units)])[0]  # this mini-batch's units on all ranks
         opt.zero_grad(set_to_none=True)
-        (loss * (d.world * n / n_union)).backward()
+        sums = None  # n x (loss, metrics) summed over the passes
+        for s, n, logp_old, logp_ref in zip(mini, units, mini_old, mini_ref):
+            mb = rollout[s]
+            with d.amp():
+                logp, hidden = token_logprobs(model_ddp, mb)
+            if flowrl:
+                log_z = log_z_head_ddp(hidden.detach() if args.detach_log_z else hidden, mb.prompt_mask)  # (rows,)
+                loss, m = flowrl_loss(logp=logp, logp_ref=logp_ref, logp_old=logp_old, mask=mb.response_mask,
+                                      r_hat=r_hat[s], log_z=log_z, beta=args.beta, weight=args.weight,
+                                      logp_norm=args.logp_norm)
+            else:
+                loss, m = grpo_loss(logp=logp, logp_ref=logp_ref, logp_old=logp_old, mask=mb.response_mask,
+                                    adv=r_hat[s], kl_coef=args.kl_coef)
+            # The union's loss is the mean over its n_union units; this pass's mean over its n units
+            # times n / n_union is its share of it. DDP averages the gradients (divides their sum by
+            # world), so the loss to backward is world * n / n_union times this pass's loss: 1 for
+            # a single pass in a single process. The passes' gradients add up in .grad.
+            (loss * (d.world * n / n_union)).backward()
+            terms = [n * loss.item()] + [n * v for v in m.values()]
+            sums = terms if sums is None else [a + b for a, b in zip(sums, terms)]
+        m = {k: v / n_union for k, v in zip(["loss", *m], d.all_reduce(sums))}  # the union's loss and metrics
+        check_finite(m["loss"], "the loss", "rl", step, args.out_dir)
         grad_norm = torch.nn.utils.clip_grad_norm_(params, CLIP)  # of the averaged gradient
         check_finite(grad_norm.item(), "the gradient norm", "rl", step, args.out_dir)
         opt.step()
         stats.append(dict(m, grad_norm=grad_norm.item()))
-    mask = rollout.response_mask
-    drift = (rollout.logprobs[parts[0]] - old[0]).abs()[mask[parts[0]]].max().item()  # sampler vs pi_old
+    mask, first = rollout.response_mask, slice(0, rows)
+    drift = (rollout.logprobs[first] - torch.cat(old[0])).abs()[mask[first]].max().item()  # sampler vs pi_old
     reward_sum, n_responses, n_tokens = d.all_reduce([rewards.sum().item(), B, mask.sum().item()])
     return dict(reward=reward_sum / n_responses, **{k: sum(s[k] for s in stats) / len(stats) for k in stats[0]},
                 grad_norm_max=max(s["grad_norm"] for s in stats),
-                **({"w_mean_first": stats[0]["w_mean"]} if args.algo == "flowrl" else {}),  # 1 exactly
+                **({"w_mean_first": stats[0]["w_mean"]} if flowrl else {}),  # 1 exactly
                 sampler_logp_diff=d.all_reduce([drift], op="max")[0],
                 response_length=n_tokens / n_responses, n_tokens=n_tokens)
 
@@ -284,11 +304,12 @@ def main(argv=None):
                           if d.world > 1 and args.algo == "flowrl" else log_z_head)
         params = list(model.parameters()) + list(log_z_head.parameters())
         opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.1)  # trains log Z with the policy
+        paths_ref = toy_paths(ref_model, codec, task, d.device) if d.rank == 0 else None  # once: pi_ref is fixed
         if state:
             checkpoint.restore(state, tensors, opt, log_z_head, py_rng, d.device)
         else:
             if args.init_from:
-                evaluate(d, args, model, codec, task, "rl", 0)  # the starting point (after SFT it was just evaluated)
+                evaluate(d, args, model, codec, task, "rl", 0, paths_ref)  # the start (after SFT it was just evaluated)
             ref["sha256"] = checkpoint.checksum(os.path.join(args.out_dir, ref["dir"]))
             save_checkpoint(d, args, "rl", 0, model, codec, opt, log_z_head, py_rng, ref)  # --resume starts here
         for step in range(start + 1, args.rl_steps + 1):
@@ -310,7 +331,7 @@ def main(argv=None):
                    f"grad {record['grad_norm']:.2f}  len {record['response_length']:.1f}  "
                    f"{record['tokens_per_s']:.0f} tok/s")
             if step % args.eval_interval == 0 or step == args.rl_steps:
-                evaluate(d, args, model, codec, task, "rl", step)
+                evaluate(d, args, model, codec, task, "rl", step, paths_ref)
                 save_checkpoint(d, args, "rl", step, model, codec, opt, log_z_head, py_rng, ref)
         if d.world > 1:
             dist.destroy_process_group()
@@ -324,4 +345,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    model, log_z_head = main()  # left in the session by `python -i train.py ...`
