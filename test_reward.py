@@ -122,7 +122,7 @@ CASES = [
     ("mathbf", r"\boxed{\mathbf{7}}", "7", 1),
     ("choice-letter", r"\boxed{\text{(B)}}", "(B)", 1),
     ("expression-same", r"\boxed{2x + 3}", "2x+3", 1),
-    ("expression-no-algebra", r"\boxed{3+2x}", "2x+3", 0),
+    ("expression-commuted", r"\boxed{3+2x}", "2x+3", 1),  # the same polynomial
     ("box-in-box", r"\boxed{\boxed{12}}", "12", 1),
     # --- tuples, intervals, sets, equations ---
     ("tuple", r"\boxed{(1, 2)}", "(1,2)", 1),
@@ -197,13 +197,13 @@ CASES = [
     ("hedge-interval", r"\boxed{[7, 8]}", "7", 0),
     ("hedge-range", r"\boxed{7 \le x \le 8}", "7", 0),
     ("hedge-approx", r"\boxed{\approx 7}", "7", 0),
-    ("two-boxes-disagree", r"\boxed{7} \boxed{8}", "8", 0),
+    ("two-boxes-last-counts", r"\boxed{7} \boxed{8}", "8", 1),  # the last box is the answer
     ("two-boxes-disagree-first-right", r"\boxed{8} \boxed{7}", "8", 0),
     ("two-boxes-same", r"\boxed{8} so again \boxed{8}", "8", 1),
     ("two-boxes-equivalent", r"\boxed{0.5} that is \boxed{\frac{1}{2}}", "1/2", 1),
     ("box-and-hash-disagree", "\\boxed{8}\n#### 7", "8", 0),
     ("box-and-hash-agree", "\\boxed{8}\n#### 8", "8", 1),
-    ("hash-lines-disagree", "#### 7\n#### 8", "8", 0),
+    ("hash-lines-last-counts", "#### 7\n#### 8", "8", 1),
     ("ten-boxes", "".join(rf"\boxed{{{i}}}" for i in range(10)), "3", 0),
     ("malformed-box-no-fallback-to-hash", r"#### 8 and then \boxed{8", "8", 0),
     ("malformed-box-no-fallback-to-box", r"\boxed{8} then \boxed{\frac{1}{2}", "8", 0),
@@ -226,7 +226,8 @@ CASES = [
     ("zero-negative-power", r"\boxed{0^{-1}}", "0", 0),
     ("parens-20-deep", r"\boxed{" + "(" * 20 + "1" + ")" * 20 + "}", "1", 1),
     ("parens-200-deep-refused", r"\boxed{" + "(" * 200 + "1" + ")" * 200 + "}", "1", 0),
-    ("answer-too-long", "#### " + "1" * 2000, "1" * 2000, 0),
+    ("answer-2000-digits", "#### " + "1" * 2000, "1" * 2000, 1),  # judged, not refused
+    ("answer-2000-digits-off-by-one", "#### " + "1" * 1999 + "2", "1" * 2000, 0),
 ]
 
 
@@ -305,8 +306,6 @@ def test_extract_think(text, answer):
     [
         "The sum is 80",  # no marker
         r"#### 8 \boxed{8",  # a box that never closes
-        r"\boxed{7} then \boxed{8}",  # two final answers that disagree
-        "#### 7\n#### 8",
         "",
     ],
 )
@@ -320,7 +319,7 @@ def test_extract_last_number_fallback_is_opt_in():
     assert extract_answer(text, last_number_fallback=True) == "1,080"
     # the fallback never overrides a broken box or a disagreement
     assert extract_answer(r"80 \boxed{80", last_number_fallback=True) is None
-    assert extract_answer(r"\boxed{7}\boxed{8}", last_number_fallback=True) is None
+    assert extract_answer(r"\boxed{7}\boxed{8}", last_number_fallback=True) == "8"
 
 
 def test_is_equiv_worked_example():
@@ -372,8 +371,8 @@ PATHOLOGICAL = {
     "100k-digits": ("9" * 100_000, "9", 0.0),
     "100k-braces": ("{" * 100_000, "1", 0.0),
     "100k-think-tags": ("<think>" * 15_000, "1", 0.0),
-    "10k-deep-box": ("\\boxed{" * 10_000 + "1" + "}" * 10_000, "1", 0.0),
-    "10k-deep-braces": ("\\boxed{" + "{" * 10_000 + "1" + "}" * 10_001, "1", 0.0),
+    "10k-deep-box": ("\\boxed{" * 10_000 + "1" + "}" * 10_000, "1", 1.0),  # redundant braces
+    "10k-deep-braces": ("\\boxed{" + "{" * 10_000 + "1" + "}" * 10_001, "1", 1.0),
     "10k-deep-unclosed": ("\\boxed{" + "{" * 10_000 + "1", "1", 0.0),
     "10k-boxes": ("\\boxed{1}" * 10_000, "1", 1.0),
     "10k-hash-lines": ("".join(f"#### {i}\n" for i in range(10_000)), "1", 0.0),
