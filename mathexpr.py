@@ -47,7 +47,7 @@ _NAME = re.compile(r"(?:[A-Za-z]|\\(?:%s))(?:_\{?\w+\}?)?" % "|".join(_GREEK))  
 _OPS = {"\\leq": "≤", "\\le": "≤", "\\leqslant": "≤", "<=": "≤", "\\geq": "≥", "\\ge": "≥",
         "\\geqslant": "≥", ">=": "≥", "\\lt": "<", "\\gt": ">", "\\neq": "≠", "\\ne": "≠",
         "+\\infty": "\\infty", "\\infty": "\\infty", "\\varnothing": "\\emptyset"}
-_OP = re.compile("|".join(re.escape(k) + (r"(?![A-Za-z])" if k[0] == "\\" else "")
+_OP = re.compile("|".join(re.escape(k) + (r"(?![A-Za-z])\s*" if k[0] == "\\" else "")
                           for k in sorted(_OPS, key=len, reverse=True)))
 _IN = re.compile(r"\\in(?![A-Za-z])")
 _NAME_IN = re.compile(r"(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?\w+\}?)?\\in(?![A-Za-z])")  # "x\in" first
@@ -99,7 +99,7 @@ def _drop_braces(s):
 
 def _canonical(s):
     """One spelling of operators and infinity, braces dropped, "x\\in" dropped before a set."""
-    s = _drop_braces(_OP.sub(lambda m: _OPS[m.group()], s))
+    s = _drop_braces(_OP.sub(lambda m: _OPS[m.group().rstrip()], s))
     return _NAME_IN.sub("", s, count=1) if len(_IN.findall(s)) == 1 else s
 
 
@@ -395,7 +395,8 @@ class _Parser:
                 self.take()
                 rhs = self.unary()
                 value = self.check(value * rhs) if token == "*" else self.divide(value, rhs)
-            elif token in _IMPLICIT or (isinstance(token, str) and token.isalpha()):
+            elif (token in _IMPLICIT or (isinstance(token, str) and token.isalpha())
+                  or (type(token) is int and self.tokens[self.i - 1] == "!")):  # 4!2!
                 value = self.check(value * self.power())
             else:
                 return value

@@ -159,7 +159,7 @@ def _normalize(s):
     s = _CURRENCY.sub("", s.strip())
     words = s.split()
     while words:  # drop trailing punctuation and unit words, keeping at least one word
-        words[-1] = words[-1].rstrip(".,;:!?")
+        words[-1] = re.sub(r"(?<![\d)}])!+$", "", words[-1].rstrip(".,;:?"))  # 10! is a factorial
         if len(words) > 1 and (not words[-1] or _UNIT.fullmatch(words[-1])):
             words.pop()
         else:
