@@ -124,7 +124,7 @@ def _interval(s):
     return f"{left}{parts[0]},{parts[2]}{right}"
 
 
-def _structure(s):
+def structure(s):
     """(kind, elements): kind "" for one value; "{}" for a set or a bare list "1,2", whose order
     does not matter; or the outer brackets of a tuple or an interval, "()", "[)", ..."""
     if len(s) >= 2 and s[0] + s[-1] in ("()", "[]", "(]", "[)", "{}"):
@@ -166,7 +166,7 @@ def same(p, g, depth=0):
     if len(p_cup) > 1 or len(g_cup) > 1:
         return _matched(p_cup, g_cup, depth)
     # 2) tuples and intervals element by element, sets and lists in any order
-    (p_kind, ps), (g_kind, gs) = _structure(p), _structure(g)
+    (p_kind, ps), (g_kind, gs) = structure(p), structure(g)
     if p_kind or g_kind:
         if p_kind != g_kind or len(ps) != len(gs) or len(ps) > MAX_ITEMS:
             return False
@@ -187,16 +187,20 @@ def same(p, g, depth=0):
 
 
 def _chain_value(sides):
-    """The last side of "x = 2+3 = 5", if the first has letters and the rest agree; else None."""
-    first = _evaluate(sides[0])
-    if "" in sides or (first is not None and not first[1]):  # "5=5" is not an answer
+    """The value a chain states: "x = 2+3 = 5" is 5, "17 = a+b" is 17, if every side without
+    letters agrees with it; "5 = 5" and "x = 5 = 6" state nothing (None)."""
+    if "" in sides:
         return None
-    last = sides[-1]
-    for side in sides[1:-1]:
-        value = _evaluate(side)
-        if value is not None and not value[1] and not _same_value(side, last):
-            return None  # "x = 5 = 6"
-    return last
+    letters = [(v := _evaluate(side)) is None or v[1] for side in sides]  # a word counts as letters
+    if letters[0]:
+        value = sides[-1]
+    elif letters[-1] and len(sides) == 2:
+        value = sides[0]
+    else:
+        return None
+    if any(not has and not _same_value(side, value) for side, has in zip(sides, letters)):
+        return None  # "x = 5 = 6"
+    return value
 
 
 def _same_equation(p_sides, g_sides, depth):
@@ -477,7 +481,7 @@ class _Parser:
                 self.take("_")
                 base = self.power()
             try:
-                x = float(self.power())
+                x = float(self.argument())
                 value = _FUNCTIONS[name](x) if base is None else math.log(x) / math.log(base)
             except (ValueError, ZeroDivisionError, OverflowError):
                 raise _Undefined from None
@@ -498,6 +502,15 @@ class _Parser:
         value = 1
         for letter in ([token] if "_" in token or name in _GREEK else token):
             value *= _point(letter, self.k)
+        return value
+
+    def argument(self):
+        """A function's argument without brackets: \\sin 2x is \\sin(2x); \\sin x \\cos x stops."""
+        value = self.power()
+        while isinstance(token := self.peek(), str) and (token.isalpha() or token[1:] in _GREEK):
+            if token in _FUNCTIONS or token == "log":
+                break
+            value = self.check(value * self.power())
         return value
 
     def divide(self, a, b):

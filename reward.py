@@ -33,7 +33,7 @@ import re
 import time
 import unicodedata
 
-from mathexpr import same
+from mathexpr import same, structure
 
 # -----------------------------------------------------------------------------
 # extraction: which part of a completion is its final answer
@@ -44,6 +44,8 @@ _HASHES = re.compile(r"####[ \t]*(.*?)[ \t]*(?:</answer>|$)", re.MULTILINE)
 _ANCHOR = re.compile(r"the (?:final )?answer is|final answer\s*:|answer\s*:", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"\.(?:\s|$)")  # "is 3.5. So" ends after 3.5, not inside it
 _NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
+_ASIDE = re.compile(r"\b(?:or|maybe|perhaps|possibly|either)\b|\\(?:pm|mp)(?![A-Za-z])|[±∓]", re.I)
+MAX_ASIDE = 80  # characters read around the final answer for an aside that hedges it
 
 
 def _visible(text):
@@ -58,7 +60,7 @@ def _visible(text):
 
 
 def _boxes(text):
-    """(start, contents) of the outermost \\boxed{...} groups, or None if one never closes."""
+    """(start, end, contents) of the outermost \\boxed{...} groups, or None if one never closes."""
     spans, pos = [], 0
     while (m := _BOX.search(text, pos)) is not None:
         depth, pos = 1, None
@@ -72,18 +74,18 @@ def _boxes(text):
                 break
         if pos is None:
             return None
-        spans.append((m.start(), text[m.end():pos - 1].strip()))
+        spans.append((m.start(), pos, text[m.end():pos - 1].strip()))
     return spans
 
 
 def _answer_tags(text):
-    """(start, contents) of every <answer>...</answer>, or None if the last one never closes."""
+    """(start, end, contents) of every <answer>...</answer>, or None if the last never closes."""
     spans, pos = [], 0
     while (start := text.find("<answer>", pos)) != -1:
         end = text.find("</answer>", start)
         if end == -1:
             return None
-        spans.append((start, text[start + len("<answer>"):end].strip()))
+        spans.append((start, end + len("</answer>"), text[start + len("<answer>"):end].strip()))
         pos = end
     return spans
 
@@ -101,9 +103,14 @@ def extract_answer(text, *, last_number_fallback=False):
     boxes, tags = _boxes(text), _answer_tags(text)
     if boxes is None or tags is None:
         return None
-    finals = boxes + tags + [(m.start(), m.group(1)) for m in _HASHES.finditer(text)]
-    if finals:
-        return max(finals)[1]  # the one that starts last: a box inside a tag beats the tag
+    finals = sorted(boxes + tags + [(m.start(), m.end(), m[1]) for m in _HASHES.finditer(text)])
+    if finals:  # the one that starts last: a box inside a tag beats the tag
+        start, end, answer = finals[-1]
+        before = text[finals[-2][1]:start] if len(finals) > 1 else ""
+        after = text[end:end + MAX_ASIDE].split("\n", 1)[0]
+        if _ASIDE.search(after) or (len(before) <= MAX_ASIDE and _ASIDE.search(before)):
+            return None  # "\boxed{5} or possibly \boxed{6}", "\boxed{3} (or -3)": a hedge
+        return answer
     anchor_end = max((m.end() for m in _ANCHOR.finditer(text)), default=None)
     if anchor_end is not None:
         line = text[anchor_end:].split("\n", 1)[0]
@@ -125,6 +132,8 @@ _UNICODE = str.maketrans({"−": "-", "–": "-", "×": "*", "÷": "/", "·": "*
                           "€": "", "£": "", "¥": "", "₹": ""})
 _HEDGE = re.compile(r"\b(?:or|and|nor|either|between|maybe|perhaps|possibly)\b"
                     r"|\\(?:pm|mp)(?![A-Za-z])|±|∓", re.IGNORECASE)
+_ALTERNATIVES = re.compile(r"\\text\{\s*(?:or|and)\s*\}|\b(?:or|and)\b")
+_PM = re.compile(r"\\pm(?![A-Za-z])|±")
 _TEXT = re.compile(r"\\(?:text|textbf|textrm|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
 _SWAPS = {"\\dfrac": "\\frac", "\\tfrac": "\\frac", "\\cfrac": "\\frac", "\\cdot": "*",
           "\\times": "*", "\\div": "/", "\\left": "", "\\right": "", "\\displaystyle": "",
@@ -200,15 +209,25 @@ def _as_number(pred, gold):
     return pred
 
 
+def _plus_minus(s):
+    """One \\pm as the two values it stands for: "1 \\pm \\sqrt{2}" -> "1 + \\sqrt{2}, 1 - \\sqrt{2}"."""
+    parts = _PM.split(s)
+    return f"{parts[0]}+{parts[1]},{parts[0]}-{parts[1]}" if len(parts) == 2 else s
+
+
 def is_equiv(pred, gold):
     """Whether answer spans pred and gold are the same answer (rules in the module docstring)."""
     if not isinstance(pred, str) or not isinstance(gold, str):
         return False  # no answer (None) is never correct
     # NFKC turns full-width digits and letters into ASCII, before looking for hedge words
     pred, gold = (unicodedata.normalize("NFKC", s.translate(_UNICODE)) for s in (pred, gold))
-    if _HEDGE.search(pred) and not _HEDGE.search(gold):
-        return False
     g = _normalize(gold)
+    if _HEDGE.search(pred) and not _HEDGE.search(gold):
+        if structure(g)[0] != "{}":
+            return False
+        pred = _ALTERNATIVES.sub(",", _plus_minus(pred))  # "x = 2 or x = -3" for gold "2, -3"
+        if _HEDGE.search(pred):
+            return False
     p = _normalize(_as_number(_CURRENCY.sub("", pred.strip()), g))
     if p == "" or g == "":
         return False

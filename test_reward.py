@@ -274,6 +274,12 @@ GRADED = [
      "reasoning is skipped"),
     ("sc-many-corrections", "".join(rf"\boxed{{{i}}} no, " for i in range(20)) + r"\boxed{99}",
      "99", 1, "twenty withdrawn answers, then 99"),
+    ("sc-aside-or-between", r"\boxed{5} or possibly \boxed{6}", "6", 0,
+     "two boxes offered as alternatives: a hedge, not a correction"),
+    ("sc-aside-or-after", r"so $\boxed{3}$ (or $-3$)", "3", 0, "an alternative right after the box"),
+    ("sc-aside-maybe-after", "#### 7\n#### 8 maybe", "8", 0, "the last answer is hedged"),
+    ("sc-aside-far-before", r"\boxed{5}. " + "Let me redo this more carefully. " * 4
+     + r"Either way, \boxed{6}", "6", 1, "reasoning between two answers is not an aside"),
     # --- 2. algebra without a CAS ---
     ("alg-square", r"\boxed{(x+1)^2}", "x^2+2x+1", 1, "expanded square"),
     ("alg-square-wrong", r"\boxed{(x+1)^2}", "x^2+2x+2", 0, "constant term differs"),
@@ -316,6 +322,20 @@ GRADED = [
     ("eq-of-constants", r"\boxed{3 = 3}", "3", 0, "an identity, not an answer"),
     ("eq-y-not-value", r"\boxed{y = 5}", "x = 5", 1, "a value named differently"),
     ("eq-gold-function", r"\boxed{2x+1}", "f(x) = 2x+1", 1, "the function's expression"),
+    ("eq-value-first", r"\boxed{17 = a+b}", "17", 1, "the value, then its name"),
+    ("eq-value-first-wrong", r"\boxed{16 = a+b}", "17", 0, "another value"),
+    ("alg-sin-argument", r"\boxed{\sin x \cos x}", r"\frac{\sin 2x}{2}", 1,
+     "\\sin 2x is sin(2x): double-angle identity"),
+    ("alg-sin-argument-wrong", r"\boxed{\sin x \cos x}", r"\sin 2x", 0, "missing the factor 1/2"),
+    ("list-or", r"\boxed{x = 2 \text{ or } x = -3}", "-3, 2", 1,
+     "'or' joins the two roots the gold lists, it does not hedge"),
+    ("list-or-wrong", r"\boxed{x = 2 \text{ or } x = 3}", "-3, 2", 0, "one root wrong"),
+    ("list-or-single-gold", r"\boxed{x = 2 \text{ or } x = -3}", "2", 0, "a hedge against one value"),
+    ("list-pm", r"\boxed{1 \pm \sqrt{2}}", r"1+\sqrt{2}, 1-\sqrt{2}", 1, "\\pm for both roots"),
+    ("list-pm-frac", r"\boxed{\frac{1 \pm \sqrt{5}}{2}}", r"\frac{1+\sqrt5}{2}, \frac{1-\sqrt5}{2}", 1,
+     "\\pm inside a fraction"),
+    ("list-pm-wrong", r"\boxed{1 \pm \sqrt{3}}", r"1+\sqrt{2}, 1-\sqrt{2}", 0, "another root"),
+    ("list-pm-maybe", r"\boxed{1 \pm \sqrt{2} \text{ maybe}}", r"1+\sqrt{2}, 1-\sqrt{2}", 0, "a hedge"),
     # --- 3. intervals, inequalities, unions ---
     ("int-plus-infinity", r"\boxed{[0, +\infty)}", r"[0, \infty)", 1, "+∞ is ∞"),
     ("int-open-vs-closed", r"\boxed{[0, \infty)}", r"(0, \infty)", 0, "0 included or not"),
@@ -453,6 +473,15 @@ def test_graded_is_large_and_has_wrong_answers():
     ids = [c[0] for c in GRADED]
     assert len(ids) >= 150 and len(set(ids)) == len(ids) and not set(ids) & {c[0] for c in CASES}
     assert sum(c[3] == 0 for c in GRADED) >= 60  # enough wrong answers to catch a false positive
+
+
+def test_numeric_gold():
+    # a dataset may store the gold answer as a number: 4 is "4", 0.5 is "0.5"
+    assert math_reward("#### 4", 4) == 1.0
+    assert math_reward(r"\boxed{\frac{1}{2}}", 0.5) == 1.0
+    assert math_reward("#### 5", 4) == 0.0
+    assert math_reward("#### 1", True) == 0.0  # a bool is not a number here
+    assert math_reward("#### nan", float("nan")) == 0.0
 
 
 def test_signed_reward():
