@@ -44,13 +44,6 @@ _GREEK = ("alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "e
           "upsilon", "phi", "varphi", "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda",
           "Sigma", "Phi", "Psi", "Omega")
 _NAME = re.compile(r"(?:[A-Za-z]|\\(?:%s))(?:_\{?\w+\}?)?" % "|".join(_GREEK))  # x, x_1, \theta
-_OPS = {"\\leq": "≤", "\\le": "≤", "\\leqslant": "≤", "<=": "≤", "\\geq": "≥", "\\ge": "≥",
-        "\\geqslant": "≥", ">=": "≥", "\\lt": "<", "\\gt": ">", "\\neq": "≠", "\\ne": "≠",
-        "+\\infty": "\\infty", "\\infty": "\\infty", "\\varnothing": "\\emptyset"}
-_OP = re.compile("|".join(re.escape(k) + (r"(?![A-Za-z])\s*" if k[0] == "\\" else "")
-                          for k in sorted(_OPS, key=len, reverse=True)))
-_IN = re.compile(r"\\in(?![A-Za-z])")
-_NAME_IN = re.compile(r"(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?\w+\}?)?\\in(?![A-Za-z])")  # "x\in" first
 _SEPARATORS = {sep: re.compile(r"[(\[{]|[)\]}]|" + sep) for sep in (",", "=", "\\\\cup", "[<>≤≥]")}
 
 
@@ -71,36 +64,6 @@ def _split_top(s, sep):
             start = m.end()
     parts.append(s[start:])
     return (parts, seps) if depth == 0 else None
-
-
-def _drop_braces(s):
-    """s without redundant braces: a pair just inside another pair ("{{7}}"), or around it all.
-
-    One pass matches the pairs, one pass drops them: linear in len(s), at any depth.
-    """
-    stack, close = [], {}
-    for i, c in enumerate(s):
-        if c == "{":
-            stack.append(i)
-        elif c == "}":
-            if not stack:
-                return s
-            close[stack.pop()] = i
-    if stack or not close:
-        return s
-    drop = {i for i, j in close.items() if close.get(i - 1) == j + 1}  # "{{" ... "}}"
-    i = 0
-    while close.get(i) == len(s) - 1 - i:  # braces around the whole answer, "{7}" or "{{7}}"
-        drop.add(i)
-        i += 1
-    drop |= {close[i] for i in drop}
-    return "".join(c for i, c in enumerate(s) if i not in drop)
-
-
-def _canonical(s):
-    """One spelling of operators and infinity, braces dropped, "x\\in" dropped before a set."""
-    s = _drop_braces(_OP.sub(lambda m: _OPS[m.group().rstrip()], s))
-    return _NAME_IN.sub("", s, count=1) if len(_IN.findall(s)) == 1 else s
 
 
 def _interval(s):
@@ -156,10 +119,6 @@ def same(p, g, depth=0):
         return True
     if depth > MAX_NEST or not p or not g:
         return False
-    if depth == 0:
-        p, g = _canonical(p), _canonical(g)
-        if p == g:
-            return True
     # 1) inequalities become intervals, unions are matched part by part in any order
     p, g = _interval(p) or p, _interval(g) or g
     (p_cup, _), (g_cup, _) = _split_top(p, "\\\\cup") or ([p], 0), _split_top(g, "\\\\cup") or ([g], 0)

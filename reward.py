@@ -127,8 +127,7 @@ def extract_answer(text, *, last_number_fallback=False):
 _UNICODE = str.maketrans({"−": "-", "–": "-", "×": "*", "÷": "/", "·": "*", "⁄": "/",
                           "π": "\\pi ", "√": "\\sqrt", "²": "^2", "³": "^3", "°": "",
                           "½": "\\frac{1}{2}", "⅓": "\\frac{1}{3}", "⅔": "\\frac{2}{3}",
-                          "¼": "\\frac{1}{4}", "¾": "\\frac{3}{4}", "≤": "\\le ", "≥": "\\ge ",
-                          "≠": "\\ne ", "∞": "\\infty ", "∪": "\\cup ", "∅": "\\emptyset ",
+                          "¼": "\\frac{1}{4}", "¾": "\\frac{3}{4}", "∞": "\\infty ", "∪": "\\cup ", "∅": "\\emptyset ",
                           "€": "", "£": "", "¥": "", "₹": ""})
 _HEDGE = re.compile(r"\b(?:or|and|nor|either|between|maybe|perhaps|possibly)\b"
                     r"|\\(?:pm|mp)(?![A-Za-z])|±|∓", re.IGNORECASE)
@@ -140,7 +139,9 @@ _SWAPS = {"\\dfrac": "\\frac", "\\tfrac": "\\frac", "\\cfrac": "\\frac", "\\cdot
           "\\{": "{", "\\}": "}", "{,}": ",", "\\!": "", "\\,": "", "\\;": "", "\\:": "",
           "\\ ": " ", "~": " ", "\\$": "", "$": "", "\\%": "", "%": "", "^\\circ": "",
           "^{\\circ}": "", "\\circ": "", "\\degree": "", "\\boxed": "", "\\fbox": "",
-          "\\[": "", "\\]": "", "\\(": "", "\\)": "", "\\euro": "", "\\pounds": ""}
+          "\\[": "", "\\]": "", "\\(": "", "\\)": "", "\\euro": "", "\\pounds": "",
+          "\\leq": "≤", "\\le": "≤", "<=": "≤", "\\geq": "≥", "\\ge": "≥", ">=": "≥", "\\lt": "<",
+          "\\gt": ">", "\\neq": "≠", "\\ne": "≠", "+\\infty": "\\infty", "\\varnothing": "\\emptyset"}
 _SWAP = re.compile("|".join(re.escape(k) for k in sorted(_SWAPS, key=len, reverse=True)))
 _PLAIN = re.compile(r"(?<![\\A-Za-z])(sqrt|pi|sin|cos|tan|ln|log|exp)(?![A-Za-z])")  # sqrt(2)
 _SHORT_ARG = re.compile(r"\\(frac|sqrt)\s*(\d)")  # \frac12 -> \frac{1}2, \sqrt2 -> \sqrt{2}
@@ -155,6 +156,9 @@ _PARENTHETICAL = re.compile(r"\([^()]*\)\W*$")  # "(since 6 x 7 = 42)." closing 
 _GOLD_NUMBER = re.compile(r"-?\d*\.?\d+")
 _GLUED_UNIT = re.compile(r"(-?\d+(?:\.\d+)?)(?:cm|mm|km|kg|mg|lbs?|oz|ft|hrs?|mins?|secs?|mph)")
 _BASE = re.compile(r"(\d)_\{(\d+)\}")  # 1010_{2} -> 1010_2
+_IN = re.compile(r"\\in(?![A-Za-z])")
+_NAME_IN = re.compile(r"^(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?\w+\}?)?\\in(?![A-Za-z])")  # "x \in [0, 1]"
+_BRACE = re.compile(r"[{}]")
 _CHOICE = re.compile(r"\(?([A-Ea-e])\)?")
 _WORDS = re.compile(r"(?=.*[A-Za-z]{3})[A-Za-z ]+")  # text: at least one word of 3 letters
 
@@ -180,7 +184,33 @@ def _normalize(s):
     s = _SPACES.sub(lambda m: " " if m.group(1) else "", s)
     if _THOUSANDS.fullmatch(s):  # only a lone number: "(1,000)" stays a pair
         s = s.replace(",", "")
-    return _unwrap(s)
+    if len(_IN.findall(s)) == 1:
+        s = _NAME_IN.sub("", s)
+    return _unwrap(_drop_braces(s))
+
+
+def _drop_braces(s):
+    """s without redundant braces: a pair just inside another pair ("{{7}}"), or around it all.
+
+    One pass matches the pairs, one drops them: linear in len(s), at any depth.
+    """
+    stack, close = [], {}
+    for m in _BRACE.finditer(s):
+        if m[0] == "{":
+            stack.append(m.start())
+        elif not stack:
+            return s
+        else:
+            close[stack.pop()] = m.start()
+    if stack or not close:
+        return s
+    drop = {i for i, j in close.items() if close.get(i - 1) == j + 1}  # "{{" ... "}}"
+    i = 0
+    while close.get(i) == len(s) - 1 - i:  # braces around the whole answer, "{7}" or "{{7}}"
+        drop.add(i)
+        i += 1
+    cuts = sorted(drop | {close[i] for i in drop})
+    return "".join(s[a + 1:b] for a, b in zip([-1] + cuts, cuts + [len(s)]))
 
 
 def _unwrap(s):
