@@ -15,8 +15,7 @@ same(p, g) takes two normalised answers (no spaces, except between two letters) 
     letters and every side without letters equals the last (so "x = 5 = 6" and "5 = 5" are not 5);
   - inequalities in one letter are intervals: x \\ge 3 = [3, \\infty), -1 < x < 2 = (-1, 2);
     unions \\cup in any order; tuples and intervals element by element with the same brackets;
-    sets and bare lists "1, 2" in any order;
-  - redundant braces at any depth, {{{7}}} = 7, dropped in one linear pass.
+    sets and bare lists "1, 2" in any order.
 The work is bounded, not the length: numbers up to MAX_BITS bits (a 20,000-digit integer is
 compared exactly), at most MAX_WORK bits of results per evaluation, MAX_DEPTH nested brackets.
 An answer over a bound is refused, and a refused answer is simply not equal.
@@ -39,39 +38,33 @@ REL_TOL, ABS_TOL = 1e-9, 1e-12  # floats only: \sqrt{8} = 2\sqrt{2}, but 1.414 !
 # -----------------------------------------------------------------------------
 # structure: unions, lists, intervals, inequalities, equations
 
-_GREEK = ("alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta",
-          "vartheta", "iota", "kappa", "lambda", "mu", "nu", "xi", "rho", "sigma", "tau",
-          "upsilon", "phi", "varphi", "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda",
-          "Sigma", "Phi", "Psi", "Omega")
+_GREEK = ("alpha", "beta", "gamma", "delta", "epsilon", "theta", "lambda", "mu", "rho", "sigma",
+          "tau", "phi", "varphi", "psi", "omega", "Delta", "Omega")  # letters; \pi is a number
 _NAME = re.compile(r"(?:[A-Za-z]|\\(?:%s))(?:_\{?\w+\}?)?" % "|".join(_GREEK))  # x, x_1, \theta
 _SEPARATORS = {sep: re.compile(r"[(\[{]|[)\]}]|" + sep) for sep in (",", "=", "\\\\cup", "[<>≤≥]")}
 
 
 def _split_top(s, sep):
-    """(parts, separators) of s split at sep outside all brackets, or None if they do not balance."""
-    parts, seps, depth, start = [], [], 0, 0
+    """s split at sep outside all brackets, the separators kept between the parts:
+    "1<x≤2" -> ["1", "<", "x", "≤", "2"]; [s] if its brackets do not balance."""
+    pieces, depth, start = [], 0, 0
     for m in _SEPARATORS[sep].finditer(s):
-        c = m.group()
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
+        if m[0] in "([{)]}":
+            depth += 1 if m[0] in "([{" else -1
             if depth < 0:
-                return None
+                return [s]
         elif depth == 0:
-            parts.append(s[start:m.start()])
-            seps.append(c)
+            pieces += [s[start:m.start()], m[0]]
             start = m.end()
-    parts.append(s[start:])
-    return (parts, seps) if depth == 0 else None
+    return pieces + [s[start:]] if depth == 0 else [s]
 
 
 def _interval(s):
     """An inequality in one letter as the interval it defines: "x≥3" -> "[3,\\infty)", else None."""
-    split = _split_top(s, "[<>≤≥]")
-    if split is None or len(split[0]) not in (2, 3):
+    pieces = _split_top(s, "[<>≤≥]")
+    parts, ops = pieces[::2], pieces[1::2]
+    if len(parts) not in (2, 3):
         return None
-    parts, ops = split
     if all(op in ">≥" for op in ops):  # "5>x>2" is "2<x<5"
         parts, ops = parts[::-1], ["<" if op == ">" else "≤" for op in ops[::-1]]
     if not all(op in "<≤" for op in ops) or "" in parts:
@@ -90,14 +83,11 @@ def _interval(s):
 def structure(s):
     """(kind, elements): kind "" for one value; "{}" for a set or a bare list "1,2", whose order
     does not matter; or the outer brackets of a tuple or an interval, "()", "[)", ..."""
-    if len(s) >= 2 and s[0] + s[-1] in ("()", "[]", "(]", "[)", "{}"):
-        inner = _split_top(s[1:-1], ",")
-        if inner is not None and len(inner[0]) > 1:
-            return ("{}" if s[0] == "{" else s[0] + s[-1]), inner[0]
-    top = _split_top(s, ",")
-    if top is not None and len(top[0]) > 1:
-        return "{}", top[0]
-    return "", [s]
+    if s[:1] + s[-1:] in ("()", "[]", "(]", "[)", "{}") and len(s) > 2:
+        if len(inner := _split_top(s[1:-1], ",")[::2]) > 1:
+            return ("{}" if s[0] == "{" else s[0] + s[-1]), inner
+    top = _split_top(s, ",")[::2]
+    return ("{}", top) if len(top) > 1 else ("", [s])
 
 
 def _matched(ps, gs, depth):
@@ -121,7 +111,7 @@ def same(p, g, depth=0):
         return False
     # 1) inequalities become intervals, unions are matched part by part in any order
     p, g = _interval(p) or p, _interval(g) or g
-    (p_cup, _), (g_cup, _) = _split_top(p, "\\\\cup") or ([p], 0), _split_top(g, "\\\\cup") or ([g], 0)
+    p_cup, g_cup = _split_top(p, "\\\\cup")[::2], _split_top(g, "\\\\cup")[::2]
     if len(p_cup) > 1 or len(g_cup) > 1:
         return _matched(p_cup, g_cup, depth)
     # 2) tuples and intervals element by element, sets and lists in any order
@@ -133,8 +123,7 @@ def same(p, g, depth=0):
             return _matched(ps, gs, depth)
         return all(same(a, b, depth + 1) for a, b in zip(ps, gs))
     # 3) equations and chains
-    p_sides, g_sides = _split_top(p, "=") or ([p], 0), _split_top(g, "=") or ([g], 0)
-    p_sides, g_sides = p_sides[0], g_sides[0]
+    p_sides, g_sides = _split_top(p, "=")[::2], _split_top(g, "=")[::2]
     if len(p_sides) > 1 and len(g_sides) > 1:
         return _same_equation(p_sides, g_sides, depth)
     if len(p_sides) > 1:
@@ -164,10 +153,10 @@ def _chain_value(sides):
 
 def _same_equation(p_sides, g_sides, depth):
     """Equations: lhs - rhs equal up to a non-zero constant factor; "x=5" and "y=5" are both 5."""
-    if len(p_sides) == 2 and len(g_sides) == 2:
+    if len(p_sides) == len(g_sides) == 2:
         a = _evaluate(f"({p_sides[0]})-({p_sides[1]})")
         b = _evaluate(f"({g_sides[0]})-({g_sides[1]})")
-        if a is not None and b is not None and a[1] and b[1] and _proportional(a[0], b[0]):
+        if a is not None and b is not None and a[1] and b[1] and _agree(a, b, proportional=True):
             return True
     p_last, g_last = _chain_value(p_sides), _chain_value(g_sides)
     if p_last is None or g_last is None:
@@ -177,6 +166,36 @@ def _same_equation(p_sides, g_sides, depth):
     return constants and same(p_last, g_last, depth + 1)
 
 
+def _same_value(p, g):
+    """Whether p and g are equal numbers, or equal expressions at every point."""
+    return _agree(_evaluate(p), _evaluate(g))
+
+
+def _agree(a, b, proportional=False):
+    """Whether evaluations a and b are equal at every point (or a = r * b for one r != 0).
+
+    A point where only one is defined is a disagreement; at least 2 points must be defined
+    (1 for two constants). A constant is one value, the same at every point.
+    """
+    if a is None or b is None:
+        return False
+    (xs, a_letters), (ys, b_letters) = a, b
+    n = max(len(xs), len(ys))
+    pairs = [(x, y) for x, y in zip(xs * n if len(xs) == 1 else xs, ys * n if len(ys) == 1 else ys)
+             if x is not None or y is not None]
+    if any(x is None or y is None for x, y in pairs):
+        return False
+    if len(pairs) < (2 if a_letters or b_letters else 1):
+        return False
+    ratio = 1
+    if proportional:
+        x, y = next(((x, y) for x, y in pairs if y != 0), (0, 0))
+        if x == 0:
+            return False
+        ratio = x / y
+    return all(_close(x, ratio * y) for x, y in pairs)
+
+
 def _close(x, y):
     if isinstance(x, float) or isinstance(y, float):
         try:
@@ -184,43 +203,6 @@ def _close(x, y):
         except OverflowError:  # a fraction too large for a float
             return False
     return x == y
-
-
-def _proportional(xs, ys):
-    """Whether xs = r * ys for one non-zero r, at points where both are defined (at least 2)."""
-    ratio, defined = None, 0
-    for x, y in zip(xs, ys):
-        if (x is None) != (y is None):
-            return False
-        if x is None:
-            continue
-        defined += 1
-        if ratio is None and y != 0:
-            if x == 0:
-                return False
-            ratio = x / y
-        if ratio is None or not _close(x, ratio * y):
-            return False
-    return ratio is not None and defined >= 2
-
-
-def _same_value(p, g):
-    """Whether p and g are equal numbers, or equal expressions at every point."""
-    a, b = _evaluate(p), _evaluate(g)
-    if a is None or b is None:
-        return False
-    (xs, a_letters), (ys, b_letters) = a, b
-    n = max(len(xs), len(ys))  # a constant is one value, the same at every point
-    pairs = list(zip(xs * n if len(xs) == 1 else xs, ys * n if len(ys) == 1 else ys))
-    defined = 0
-    for x, y in pairs:
-        if (x is None) != (y is None):
-            return False
-        if x is not None:
-            if not _close(x, y):
-                return False
-            defined += 1
-    return defined >= (2 if a_letters or b_letters else 1)
 
 
 # -----------------------------------------------------------------------------
@@ -299,12 +281,6 @@ class _Parser:
         self.i = self.depth = self.work = 0
         self.letters = False
 
-    def run(self):
-        value = self.ratio()
-        if self.peek() is not None:
-            raise _Refuse
-        return value
-
     def ratio(self):
         """expr, or expr \\over expr: {a \\over b} is a fraction, also once its braces are gone."""
         value = self.expr()
@@ -329,10 +305,8 @@ class _Parser:
             if not math.isfinite(x):
                 raise _Undefined
             return x
-        if isinstance(x, Fraction) and x.denominator == 1:
-            x = x.numerator
-        bits = x.bit_length() if isinstance(x, int) else max(
-            x.numerator.bit_length(), x.denominator.bit_length())
+        x = x.numerator if x.denominator == 1 else x  # an int where it can be: faster
+        bits = max(x.numerator.bit_length(), x.denominator.bit_length())
         self.work += bits
         if bits > MAX_BITS or self.work > MAX_WORK:
             raise _Refuse
@@ -367,7 +341,7 @@ class _Parser:
     def unary(self):
         sign = 1
         while self.peek() in ("+", "-"):
-            sign = -sign if self.take() == "-" else sign
+            sign *= -1 if self.take() == "-" else 1
         return sign * self.power()
 
     def power(self):
@@ -466,17 +440,15 @@ class _Parser:
     def argument(self):
         """A function's argument without brackets: \\sin 2x is \\sin(2x); \\sin x \\cos x stops."""
         value = self.power()
-        while isinstance(token := self.peek(), str) and (token.isalpha() or token[1:] in _GREEK):
-            if token in _FUNCTIONS or token == "log":
-                break
+        while isinstance(token := self.peek(), str) and (
+                (token.isalpha() and token not in _FUNCTIONS) or token[1:] in _GREEK):
             value = self.check(value * self.power())
         return value
 
     def divide(self, a, b):
         if b == 0:
             raise _Undefined
-        return self.check(a / b if isinstance(a, float) or isinstance(b, float) else Fraction(a, b)
-                          if isinstance(a, int) and isinstance(b, int) else Fraction(a) / b)
+        return self.check(a / b if isinstance(a, float) or isinstance(b, float) else Fraction(a) / b)
 
     def group(self, left="{", right="}"):
         self.take(left)
@@ -497,7 +469,9 @@ def _evaluate(s):
     for k in range(N_POINTS):
         parser = _Parser(tokens, k)
         try:
-            values.append(parser.run())
+            values.append(parser.ratio())
+            if parser.peek() is not None:
+                raise _Refuse  # tokens left over: "(1,2" or "2)3"
         except _Undefined:
             values.append(None)
         except (_Refuse, ArithmeticError, ValueError, TypeError, RecursionError):
