@@ -394,7 +394,7 @@ class _Parser:
             return self.divide(self.group(), self.group())
         if token == "\\sqrt":
             n = self.group("[", "]") if self.peek() == "[" else 2
-            return self.pow(self.power(), Fraction(1) / n)
+            return self.pow(self.atom(), Fraction(1) / n)  # \\sqrt{x}^2 is (\\sqrt{x})^2
         if token == "\\binom":
             n, k = self.group(), self.group()
             if n != int(n) or k != int(k) or not 0 <= n <= 5000:

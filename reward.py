@@ -152,6 +152,8 @@ _MIXED = re.compile(r"(-?)(\d+)(?:\s*\\frac\{(\d+)\}\{(\d+)\}|\s+(\d+)/(\d+))")
 _THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _SPACES = re.compile(r"(?<=[A-Za-z])(\s+)(?=[A-Za-z])|\s+")  # one space kept in "\sin x"
 _LEAD_NUMBER = re.compile(r"\\?\$?(-?\d[\d,]*(?:\.\d+)?)\s+\(?\s*[A-Za-z]{3,}.*")  # "42 apples"
+_MODIFIER = re.compile(r"\b(?:hundred|thousand|million|billion|trillion|dozens?|squared|cubed|"
+                       r"more|less|fewer|half|halves|thirds?|quarters?)\b", re.IGNORECASE)
 _PARENTHETICAL = re.compile(r"\([^()]*\)\W*$")  # "(since 6 x 7 = 42)." closing a line
 _GOLD_NUMBER = re.compile(r"-?\d*\.?\d+")
 _GLUED_UNIT = re.compile(r"(-?\d+(?:\.\d+)?)(?:cm|mm|km|kg|mg|lbs?|oz|ft|hrs?|mins?|secs?|mph)")
@@ -173,7 +175,8 @@ def _normalize(s):
     words = s.split()
     while words:  # drop trailing punctuation and unit words, keeping at least one word
         words[-1] = re.sub(r"(?<![\d)}])!+$", "", words[-1].rstrip(".,;:?"))  # 10! is a factorial
-        if len(words) > 1 and (not words[-1] or _UNIT.fullmatch(words[-1])):
+        if len(words) > 1 and (not words[-1] or _UNIT.fullmatch(words[-1])) and not _MODIFIER.match(
+                words[-1]):  # "5 apples" is 5, "5 thousand" is not
             words.pop()
         else:
             break
@@ -232,7 +235,7 @@ def _as_number(pred, gold):
         return pred
     if m := _LEAD_NUMBER.fullmatch(pred):
         rest = _PARENTHETICAL.sub("", pred[m.end(1):])
-        if not any(c.isdigit() for c in rest):  # other numbers only in a closing parenthetical
+        if not any(c.isdigit() for c in rest) and not _MODIFIER.search(rest):  # "5 thousand"
             return m.group(1)
     if m := _GLUED_UNIT.fullmatch(pred):
         return m.group(1)
