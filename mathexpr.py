@@ -159,7 +159,8 @@ def _same_equation(p_sides, g_sides, depth):
         if a is not None and b is not None and a[1] and b[1] and _agree(a, b, proportional=True):
             return True
     p_last, g_last = _chain_value(p_sides), _chain_value(g_sides)
-    if p_last is None or g_last is None:
+    names = _NAME.fullmatch(p_sides[0]) and _NAME.fullmatch(g_sides[0])  # "x^2=1" is not "x=1"
+    if p_last is None or g_last is None or not names:
         return False
     p_value, g_value = _evaluate(p_last), _evaluate(g_last)
     constants = p_value is not None and g_value is not None and not p_value[1] and not g_value[1]

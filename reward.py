@@ -130,7 +130,7 @@ _UNICODE = str.maketrans({"−": "-", "–": "-", "×": "*", "÷": "/", "·": "*
                           "¼": "\\frac{1}{4}", "¾": "\\frac{3}{4}", "∞": "\\infty ", "∪": "\\cup ", "∅": "\\emptyset ",
                           "€": "", "£": "", "¥": "", "₹": ""})
 _HEDGE = re.compile(r"\b(?:or|and|nor|either|between|maybe|perhaps|possibly)\b"
-                    r"|\\(?:pm|mp)(?![A-Za-z])|±|∓", re.IGNORECASE)
+                    r"|\\(?:pm|mp|approx|sim)(?![A-Za-z])|[±∓≈]|^\s*~", re.IGNORECASE)
 _ALTERNATIVES = re.compile(r"\\text\{\s*(?:or|and)\s*\}|\b(?:or|and)\b")
 _PM = re.compile(r"\\pm(?![A-Za-z])|±")
 _TEXT = re.compile(r"\\(?:text|textbf|textrm|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
@@ -147,10 +147,11 @@ _PLAIN = re.compile(r"(?<![\\A-Za-z])(sqrt|pi|sin|cos|tan|ln|log|exp)(?![A-Za-z]
 _SHORT_ARG = re.compile(r"\\(frac|sqrt)\s*(\d)")  # \frac12 -> \frac{1}2, \sqrt2 -> \sqrt{2}
 _SHORT_DEN = re.compile(r"(\\frac\{[^{}]*\})\s*(\d)")  # \frac{1}2 -> \frac{1}{2}
 _CURRENCY = re.compile(r"^(?:USD|EUR|GBP|INR|Rs\.?)\s*")  # "USD 42"; "42 USD" is a unit word
-_UNIT = re.compile(r"[A-Za-z]{2,}(?:\^\{?\d+\}?)?|[A-Za-z]\^\{?\d+\}?")  # "apples", "m^2", not "x"
+_UNIT = re.compile(r"(?:[A-Za-z]{3,}|cm|mm|km|kg|mg|ml|ft|in|oz|lb|hr|yd|mi|sq|m|of|on|at|to|by)"
+                   r"(?:\^\{?\d+\}?)?")  # "apples", "sq ft", "m^2", "of the class"; not "x", "xy"
 _MIXED = re.compile(r"(-?)(\d+)(?:\s*\\frac\{(\d+)\}\{(\d+)\}|\s+(\d+)/(\d+))")
 _THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-_SPACES = re.compile(r"(?<=[A-Za-z])(\s+)(?=[A-Za-z])|\s+")  # one space kept in "\sin x"
+_SPACES = re.compile(r"(?<=[A-Za-z])(\s+)(?=[A-Za-z])|(?<=\d)(\s+)(?=\d)(?!\d{3}(?!\d))|\s+")
 _LEAD_NUMBER = re.compile(r"\\?\$?(-?\d[\d,]*(?:\.\d+)?)\s+\(?\s*[A-Za-z]{3,}.*")  # "42 apples"
 _MODIFIER = re.compile(r"\b(?:hundred|thousand|million|billion|trillion|dozens?|squared|cubed|"
                        r"more|less|fewer|half|halves|thirds?|quarters?)\b", re.IGNORECASE)
@@ -184,7 +185,7 @@ def _normalize(s):
     if m := _MIXED.fullmatch(s):  # a whole mixed number: "-2 1/2" -> "-(2+1/2)"
         sign, whole, n1, d1, n2, d2 = m.groups()
         s = f"{sign}({whole}+{n1 or n2}/{d1 or d2})"
-    s = _SPACES.sub(lambda m: " " if m.group(1) else "", s)
+    s = _SPACES.sub(lambda m: " " if m[1] or m[2] else "", s)  # "\sin x", "1 2"; "1 000" is 1000
     if _THOUSANDS.fullmatch(s):  # only a lone number: "(1,000)" stays a pair
         s = s.replace(",", "")
     if len(_IN.findall(s)) == 1:
