@@ -29,7 +29,7 @@ from fractions import Fraction
 
 N_POINTS = 4  # random points per letter: a wrong identity passes one with chance < degree / 10^6
 MAX_BITS = 80_000  # largest exact numerator or denominator, about 24,000 digits
-MAX_WORK = 4_000_000  # most bits of intermediate results per evaluation (bounds the time)
+MAX_WORK = 1_000_000  # most bits of intermediate results per evaluation: about 60 ms at most
 MAX_DEPTH = 50  # most bracket / exponent nesting the parser follows (bounds the Python stack)
 MAX_ITEMS = 16  # most elements of a set or tuple
 MAX_NEST = 4  # most levels of nesting compared, as in a set of tuples
@@ -240,21 +240,19 @@ def _int(digits):
     return value
 
 
-def _number(m):
+def _number(digits, repeating, exponent):
     """The exact value of a number token: "1.5e3" -> 1500, "0.1\\overline{6}" -> 1/6."""
-    if m[0].isdigit() and len(m[0]) < 4000 and not m[1] and not m[2]:
-        return int(m[0])  # the common case, fast
-    whole, _, decimals = m[0].partition(".")
-    if len(m[0]) * 3.33 > MAX_BITS:
+    whole, _, decimals = digits.partition(".")
+    if len(digits) * 3.33 > MAX_BITS:
         raise _Refuse
     value = Fraction(_int(whole + decimals), 10 ** len(decimals)) if decimals else _int(whole)
-    if m[1]:  # 0.1\overline{6} = (16 - 1) / 90
-        shifted = _int(whole + decimals + m[1]) - _int(whole + decimals)
-        value = Fraction(shifted, 10 ** len(decimals) * (10 ** len(m[1]) - 1))
-    if m[2]:
-        if abs(int(m[2])) * 3.33 > MAX_BITS:
+    if repeating:  # 0.1\overline{6} = (16 - 1) / 90
+        shifted = _int(whole + decimals + repeating) - _int(whole + decimals)
+        value = Fraction(shifted, 10 ** len(decimals) * (10 ** len(repeating) - 1))
+    if exponent:
+        if abs(int(exponent)) * 3.33 > MAX_BITS:
             raise _Refuse
-        value = value * Fraction(10) ** int(m[2])
+        value = value * Fraction(10) ** int(exponent)
     return value
 
 
@@ -317,11 +315,15 @@ class _Parser:
         value = self.term()
         while (op := self.peek()) in ("+", "-"):
             self.i += 1
-            token = self.tokens[self.i]  # an int is never the last token, None is
-            if type(token) is int and self.tokens[self.i + 1] in _END_OF_TERM:
-                self.i, rhs = self.i + 1, token  # a plain integer term: the long sums, fast
-            else:
-                rhs = self.term()
+            rhs = self.tokens[self.i]  # an int is never the last token, None is
+            if type(rhs) is int and type(value) is int and self.tokens[self.i + 1] in _END_OF_TERM:
+                self.i += 1  # a plain integer term, as in a long sum: no calls, same bounds
+                value = value + rhs if op == "+" else value - rhs
+                self.work += value.bit_length()
+                if self.work > MAX_WORK or value.bit_length() > MAX_BITS:
+                    raise _Refuse
+                continue
+            rhs = self.term()
             value = self.check(value + rhs if op == "+" else value - rhs)
         return value
 
@@ -463,7 +465,8 @@ def _evaluate(s):
     """(values, has_letters) of expression s: one value for a constant, else one per point (None
     where s is undefined); None if s is not an expression or is too large to compute."""
     try:
-        tokens = [_number(m) if m[0] else m[3] for m in _TOKEN.findall(s)] + [None]
+        tokens = [(int(n) if n.isdigit() and len(n) < 4000 and not r and not e else _number(n, r, e))
+                  if n else other for n, r, e, other in _TOKEN.findall(s)] + [None]
     except (_Refuse, ValueError):
         return None
     values, letters = [], False

@@ -615,6 +615,15 @@ def test_integer_with_thousands_separators(n):
     assert math_reward(f"#### {n + 1:,}", str(n)) == 0.0
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.integers(-20, 20), st.integers(-20, 20), st.integers(-400, 400))
+def test_polynomial_identity(a, b, c):
+    # (x+a)(x+b) = x^2 + (a+b)x + ab, so the expansion with constant c is right only if c = ab:
+    # a wrong constant changes the value at every point, and no point can hide it
+    expanded = f"x^2+({a + b})x+({c})"
+    assert math_reward(rf"\boxed{{(x+({a}))(x+({b}))}}", expanded) == (1.0 if c == a * b else 0.0)
+
+
 # -----------------------------------------------------------------------------
 # pathological inputs: each must return a reward (times are printed by `python reward.py`)
 
