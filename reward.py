@@ -10,19 +10,23 @@ extract_answer(completion) finds the final answer:
     "#### ..." line (even a markdown heading) and every <answer>...</answer>; the LAST one
     counts, so "\\boxed{3}. Wait, actually it is \\boxed{5}" answers 5. Reflecting and correcting
     is what RL on math should reward; writing several answers gains nothing, only the last is read;
-  - a box or an <answer> tag that never closes gives no answer, rather than an earlier one;
+  - a box or an <answer> tag that never closes gives no answer, rather than an earlier one,
+    and so does an aside that hedges the last answer: "\\boxed{5} or possibly \\boxed{6}";
   - with no final answer, the text after the last "The answer is", "Final answer:" or
     "Answer:", to the end of its sentence; with none of these either, no answer.
 
 is_equiv(pred, gold) compares two answers as a careful human grader does:
   - "$1,000.", "1000 dollars", "USD 1000", "１０００" and "01000" are 1000; "50%" is 50;
-    "#### 42 apples (since 6 x 7 = 42)" and "5cm" are 42 and 5 against a number;
+    "#### 42 apples (since 6 x 7 = 42)" and "5cm" are 42 and 5 against a number, but
+    "5 thousand", "10 more" and "5 x" are not 5 or 10;
   - notation: \\dfrac, \\cfrac, {a \\over b}; \\[ \\], \\( \\) and bare [ ] around an answer;
     unicode ½ ≤ √ π ∞ − ×; \\degree; plain sqrt(2) and pi/2; \\emptyset = \\varnothing;
+    1010_{2} = 1010_2; redundant braces {{{7}}} at any depth, dropped in linear time;
   - text ignores case, \\text{monday} = Monday; choices "(B)", "B", \\text{(B)} are one choice;
   - values, algebra, equations, intervals, sets and tuples are compared by mathexpr.same;
-  - hedges are wrong: "or", "and", "either", "between", "maybe" or \\pm in the prediction (not
-    in the gold), and several values ("5, 6") never equal one.
+  - hedges are wrong: "or", "and", "either", "between", "maybe", \\approx or \\pm in the
+    prediction (not in the gold), and several values ("5, 6") never equal one; but when the gold
+    lists several values, "x = 2 or x = -3" and "1 \\pm \\sqrt{2}" list them too.
 
 math_reward(completion, gold) puts the two together and never raises.
 `python reward.py` times it on pathological completions.
