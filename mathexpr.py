@@ -29,7 +29,7 @@ from fractions import Fraction
 
 N_POINTS = 4  # random points per letter: a wrong identity passes one with chance < degree / 10^6
 MAX_BITS = 80_000  # largest exact numerator or denominator, about 24,000 digits
-MAX_WORK = 1_000_000  # most bits of intermediate results per evaluation: about 60 ms at most
+MAX_WORK = 1_000_000  # most bits of intermediate results per evaluation (bounds its time)
 MAX_DEPTH = 50  # most bracket / exponent nesting the parser follows (bounds the Python stack)
 MAX_ITEMS = 16  # most elements of a set or tuple
 MAX_NEST = 4  # most levels of nesting compared, as in a set of tuples
@@ -397,7 +397,7 @@ class _Parser:
             return self.divide(self.group(), self.group())
         if token == "\\sqrt":
             n = self.group("[", "]") if self.peek() == "[" else 2
-            return self.pow(self.atom(), Fraction(1) / n)  # \\sqrt{x}^2 is (\\sqrt{x})^2
+            return self.pow(self.atom(), Fraction(1) / n)  # \sqrt{x}^2 is (\sqrt{x})^2
         if token == "\\binom":
             n, k = self.group(), self.group()
             if n != int(n) or k != int(k) or not 0 <= n <= 5000:
