@@ -29,7 +29,7 @@ from fractions import Fraction
 
 N_POINTS = 4  # random points per letter: a wrong identity passes one with chance < degree / 10^6
 MAX_BITS = 80_000  # largest exact numerator or denominator, about 24,000 digits
-MAX_WORK = 1_000_000  # most bits of intermediate results per evaluation (bounds its time)
+MAX_WORK = 1_000_000  # most work per evaluation, in bits of results (bounds its time)
 MAX_DEPTH = 50  # most bracket / exponent nesting the parser follows (bounds the Python stack)
 MAX_ITEMS = 16  # most elements of a set or tuple
 MAX_NEST = 4  # most levels of nesting compared, as in a set of tuples
@@ -306,7 +306,8 @@ class _Parser:
             return x
         x = x.numerator if x.denominator == 1 else x  # an int where it can be: faster
         bits = max(x.numerator.bit_length(), x.denominator.bit_length())
-        self.work += bits
+        # the cost of an operation: a fixed part, and a fraction's gcd grows with bits^2
+        self.work += 100 + bits + (0 if type(x) is int else bits * bits // 2048)
         if bits > MAX_BITS or self.work > MAX_WORK:
             raise _Refuse
         return x

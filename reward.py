@@ -320,6 +320,8 @@ if __name__ == "__main__":
         "10k answer tags": ("<answer>1</answer>" * 10_000, "1"),
         "10k open tags": ("<answer>" * 10_000, "1"),
         "30k x's": ("\\boxed{" + "x" * 30_000 + "}", "x"),
+        "20k divisions": ("\\boxed{" + "1/" * 20_000 + "1}", "1"),
+        "3000 fractions": ("\\boxed{" + "+".join(f"\\frac{{1}}{{{i}}}" for i in range(1, 3000)) + "}", "1"),
         "2000 powers (refused)": ("\\boxed{" + "+".join(["x^{40}"] * 2000) + "}", "2000x^{40}"),
     }
     for name, (completion, gold) in cases.items():
