@@ -27,7 +27,7 @@ import random
 import re
 from fractions import Fraction
 
-N_POINTS = 4  # random points per letter: a wrong identity passes one with chance < degree / 10^6
+N_POINTS = 4  # random points per letter: a wrong identity passes each with chance ~ degree / 10^5
 MAX_BITS = 80_000  # largest exact numerator or denominator, about 24,000 digits
 MAX_WORK = 1_000_000  # most work per evaluation, in bits of results (bounds its time)
 MAX_DEPTH = 50  # most bracket / exponent nesting the parser follows (bounds the Python stack)
