@@ -46,6 +46,7 @@ _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _BRACES = re.compile(r"\\[{}]|\{+|\}+")  # an escaped brace, or a run of braces
 _HASHES = re.compile(r"####[ \t]*(.*?)[ \t]*(?:</answer>|$)", re.MULTILINE)
 _ANCHOR = re.compile(r"the (?:final )?answer is|final answer\s*:|answer\s*:", re.IGNORECASE)
+_LEAD_ANCHOR = re.compile(r"^\**(?:%s)\**\s*" % _ANCHOR.pattern, re.IGNORECASE)  # "#### Answer: 7"
 _SENTENCE_END = re.compile(r"\.(?:\s|$)")  # "is 3.5. So" ends after 3.5, not inside it
 _NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
 _ASIDE = re.compile(r"\b(?:or|maybe|perhaps|possibly|either)\b|\\(?:pm|mp)(?![A-Za-z])|[±∓]", re.I)
@@ -107,7 +108,8 @@ def extract_answer(text, *, last_number_fallback=False):
     boxes, tags = _boxes(text), _answer_tags(text)
     if boxes is None or tags is None:
         return None
-    finals = sorted(boxes + tags + [(m.start(), m.end(), m[1]) for m in _HASHES.finditer(text)])
+    hashes = [(m.start(), m.end(), _LEAD_ANCHOR.sub("", m[1])) for m in _HASHES.finditer(text)]
+    finals = sorted(boxes + tags + hashes)
     if finals:  # the one that starts last: a box inside a tag beats the tag
         start, end, answer = finals[-1]
         before = text[finals[-2][1]:start] if len(finals) > 1 else ""
