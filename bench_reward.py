@@ -9,8 +9,9 @@ verdict a careful human grader gives (1 right, 0 wrong), with the reason. None o
 test case: test_reward.py is where the rules were worked out, these tables are where they are
 checked. Three rules of reward.py (an aside that hedges, "or" and \\pm listing several values,
 "17 = a+b") were added after reading TABLE's disagreements; FRESH was written after that and
-changed nothing, so it is the held-out measure. A false positive is a wrong answer given
-reward 1, the worst error a reward can make.
+is the held-out measure. Later changes closed false positives found by hand; one of them, the
+short unit words, was widened again ("sq", "of") when it broke FRESH's "180 sq ft". A false
+positive is a wrong answer given reward 1, the worst error a reward can make.
 math_verify (pip install math-verify, a dev-only requirement) is graded on the same table when
 it is installed; without it the script says so and grades ours alone.
 """
@@ -169,7 +170,7 @@ TABLE = [
 ]
 
 
-# Written after the rules were last changed, and not used to change them: the held-out measure.
+# Written after the rules above were added, and not used to add rules: the held-out measure.
 FRESH = [
     ("Mark buys 3 packs of 8 pencils: 3 * 8 = 24 pencils. He gives away 9, so 24 - 9 = 15.\n#### 15",
      "15", 1, "plain"),
