@@ -6,54 +6,51 @@ to fool it: a grader that accepts "7 or 8" for gold 7 trains a policy that hedge
 
 extract_answer(completion) finds the final answer:
   - only the text after the last </think> counts, and an unclosed <think> hides the rest;
-  - the final answers are every \\boxed{...} / \\fbox{...} (nested braces balanced) and every
-    "#### ..." line, even a markdown heading. They must all agree (repeating the same answer is
-    fine, up to MAX_FINALS spellings): two boxes 7 and 8, or a box and a #### line that differ,
-    give no answer at all;
-  - a box whose braces never close gives no answer, rather than an earlier number;
-  - with no box and no #### line, the text after the last "The answer is", "Final answer:" or
+  - the final answers are every \\boxed{...} / \\fbox{...} (nested braces balanced), every
+    "#### ..." line (even a markdown heading) and every <answer>...</answer>; the LAST one
+    counts, so "\\boxed{3}. Wait, actually it is \\boxed{5}" answers 5. Reflecting and correcting
+    is what RL on math should reward; writing several answers gains nothing, only the last is read;
+  - a box or an <answer> tag that never closes gives no answer, rather than an earlier one,
+    and so does an aside that hedges the last answer: "\\boxed{5} or possibly \\boxed{6}";
+  - with no final answer, the text after the last "The answer is", "Final answer:" or
     "Answer:", to the end of its sentence; with none of these either, no answer.
 
-is_equiv(pred, gold) compares two answers as math, not as strings:
-  - "$1,000.", "1000 dollars", "１０００" and "01000" are 1000; "50%" is 50; "x = 5" is 5;
-  - values are exact fractions computed by a tiny recursive-descent parser (no eval):
-    0.5 = 1/2 = \\frac{1}{2} = \\dfrac12 = 5e-1, 2\\frac{1}{2} = 2 1/2; irrational values
-    (\\sqrt{2}, \\pi) are floats equal within 1e-9, so 1.414 is not \\sqrt{2};
-  - tuples and intervals element by element with the same brackets, sets \\{1, 2\\} and bare
-    lists "1, 2" in any order; no algebra: 2x+3 and 3+2x differ;
-  - hedges are wrong: "or", "and", "either", "between" or \\pm in the prediction (not in the
-    gold), and several values ("5, 6") never equal one;
-  - the work is bounded: long answers, huge numbers (9^{9^{9}}) and deep nesting are refused,
-    and a refused answer is simply not equal.
+is_equiv(pred, gold) compares two answers as a careful human grader does:
+  - "$1,000.", "1000 dollars", "USD 1000", "１０００" and "01000" are 1000; "50%" is 50;
+    "#### 42 apples (since 6 x 7 = 42)" and "5cm" are 42 and 5 against a number, but
+    "5 thousand", "10 more" and "5 x" are not 5 or 10;
+  - notation: \\dfrac, \\cfrac, {a \\over b}; \\[ \\], \\( \\) and bare [ ] around an answer;
+    unicode ½ ≤ √ π ∞ − ×; \\degree; plain sqrt(2) and pi/2; \\emptyset = \\varnothing;
+    1010_{2} = 1010_2; redundant braces {{{7}}} at any depth, dropped in linear time;
+  - text ignores case, \\text{monday} = Monday; choices "(B)", "B", \\text{(B)} are one choice;
+  - values, algebra, equations, intervals, sets and tuples are compared by mathexpr.same;
+  - hedges are wrong: "or", "and", "either", "between", "maybe", \\approx or \\pm in the
+    prediction (not in the gold), and several values ("5, 6") never equal one; but when the gold
+    lists several values, "x = 2 or x = -3" and "1 \\pm \\sqrt{2}" list them too.
 
 math_reward(completion, gold) puts the two together and never raises.
 `python reward.py` times it on pathological completions.
 """
 
-import functools
 import math
 import re
 import time
 import unicodedata
-from fractions import Fraction
 
-MAX_ANSWER_CHARS = 500  # longer answers are wrong: MATH answers are under 200 characters
-MAX_FINALS = 4  # most distinct spellings of one final answer, as \boxed{0.5} and #### 1/2
-MAX_ITEMS = 16  # most elements of a set or tuple
-MAX_NEST = 4  # most levels of nesting compared, as in a set of tuples
-MAX_DEPTH = 50  # most bracket / exponent nesting the parser follows (bounds the Python stack)
-MAX_BITS = 4096  # largest exact numerator or denominator, about 1200 digits
-REL_TOL, ABS_TOL = 1e-9, 1e-12  # floats only: \sqrt{8} = 2\sqrt{2}, but 1.414 != \sqrt{2}
+from mathexpr import same, structure
 
 # -----------------------------------------------------------------------------
 # extraction: which part of a completion is its final answer
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _BRACES = re.compile(r"\\[{}]|\{+|\}+")  # an escaped brace, or a run of braces
-_HASHES = re.compile(r"####[ \t]*(.*)")
+_HASHES = re.compile(r"####[ \t]*(.*?)[ \t]*(?:</answer>|$)", re.MULTILINE)
 _ANCHOR = re.compile(r"the (?:final )?answer is|final answer\s*:|answer\s*:", re.IGNORECASE)
+_LEAD_ANCHOR = re.compile(r"^\**(?:%s)\**\s*" % _ANCHOR.pattern, re.IGNORECASE)  # "#### Answer: 7"
 _SENTENCE_END = re.compile(r"\.(?:\s|$)")  # "is 3.5. So" ends after 3.5, not inside it
 _NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
+_ASIDE = re.compile(r"\b(?:or|maybe|perhaps|possibly|either)\b|\\(?:pm|mp)(?![A-Za-z])|[±∓]", re.I)
+MAX_ASIDE = 80  # characters read around the final answer for an aside that hedges it
 
 
 def _visible(text):
@@ -68,7 +65,7 @@ def _visible(text):
 
 
 def _boxes(text):
-    """Contents of the outermost \\boxed{...} groups, or None if one of them never closes."""
+    """(start, end, contents) of the outermost \\boxed{...} groups, or None if one never closes."""
     spans, pos = [], 0
     while (m := _BOX.search(text, pos)) is not None:
         depth, pos = 1, None
@@ -82,28 +79,44 @@ def _boxes(text):
                 break
         if pos is None:
             return None
-        spans.append(text[m.end():pos - 1].strip())
+        spans.append((m.start(), pos, text[m.end():pos - 1].strip()))
+    return spans
+
+
+def _answer_tags(text):
+    """(start, end, contents) of every <answer>...</answer>, or None if the last never closes."""
+    spans, pos = [], 0
+    while (start := text.find("<answer>", pos)) != -1:
+        end = text.find("</answer>", start)
+        if end == -1:
+            return None
+        spans.append((start, end + len("</answer>"), text[start + len("<answer>"):end].strip()))
+        pos = end
     return spans
 
 
 def extract_answer(text, *, last_number_fallback=False):
-    """The final answer span of a completion, or None if it has no single final answer.
+    """The final answer span of a completion, or None if it has none.
 
-    Boxes and #### lines first: if all are equivalent, the last box (else the last #### line).
-    Then the last anchor phrase: "the answer is" also occurs in the reasoning, and a later one
-    corrects an earlier one. last_number_fallback=True returns the last number of a completion
-    with no marker at all; it is off by default because it grades whatever number the reasoning
-    ended on, so the policy learns to stop on numbers instead of stating an answer.
+    The last box, #### line or <answer> tag. Then the last anchor phrase: "the answer is" also
+    occurs in the reasoning, and a later one corrects an earlier one. last_number_fallback=True
+    returns the last number of a completion with no marker at all; it is off by default because
+    it grades whatever number the reasoning ended on, so the policy learns to stop on numbers
+    instead of stating an answer.
     """
     text = _visible(text)
-    boxes = _boxes(text)
-    if boxes is None:
+    boxes, tags = _boxes(text), _answer_tags(text)
+    if boxes is None or tags is None:
         return None
-    finals = [m.group(1).strip() for m in _HASHES.finditer(text)] + boxes
-    if finals:
-        others = set(finals) - {finals[-1]}
-        agree = len(others) < MAX_FINALS and all(is_equiv(x, finals[-1]) for x in others)
-        return finals[-1] if agree else None
+    hashes = [(m.start(), m.end(), _LEAD_ANCHOR.sub("", m[1])) for m in _HASHES.finditer(text)]
+    finals = sorted(boxes + tags + hashes)
+    if finals:  # the one that starts last: a box inside a tag beats the tag
+        start, end, answer = finals[-1]
+        before = text[finals[-2][1]:start] if len(finals) > 1 else ""
+        after = text[end:end + MAX_ASIDE].split("\n", 1)[0]
+        if _ASIDE.search(after) or (len(before) <= MAX_ASIDE and _ASIDE.search(before)):
+            return None  # "\boxed{5} or possibly \boxed{6}", "\boxed{3} (or -3)": a hedge
+        return answer
     anchor_end = max((m.end() for m in _ANCHOR.finditer(text)), default=None)
     if anchor_end is not None:
         line = text[anchor_end:].split("\n", 1)[0]
@@ -118,33 +131,59 @@ def extract_answer(text, *, last_number_fallback=False):
 # normalisation: one canonical string per answer
 
 _UNICODE = str.maketrans({"−": "-", "–": "-", "×": "*", "÷": "/", "·": "*", "⁄": "/",
-                          "π": "\\pi ", "√": "\\sqrt", "²": "^2", "³": "^3", "°": ""})
-_HEDGE = re.compile(r"\b(?:or|and|nor|either|between)\b|\\(?:pm|mp)(?![A-Za-z])|±|∓", re.I)
+                          "π": "\\pi ", "√": "\\sqrt", "²": "^2", "³": "^3", "°": "",
+                          "½": "\\frac{1}{2}", "⅓": "\\frac{1}{3}", "⅔": "\\frac{2}{3}",
+                          "¼": "\\frac{1}{4}", "¾": "\\frac{3}{4}", "∞": "\\infty ", "∪": "\\cup ", "∅": "\\emptyset ",
+                          "€": "", "£": "", "¥": "", "₹": ""})
+_HEDGE = re.compile(r"\b(?:or|and|nor|either|between|maybe|perhaps|possibly)\b"
+                    r"|\\(?:pm|mp|approx|sim)(?![A-Za-z])|[±∓≈]|^\s*~", re.IGNORECASE)
+_ALTERNATIVES = re.compile(r"\\text\{\s*(?:or|and)\s*\}|\b(?:or|and)\b")
+_PM = re.compile(r"\\pm(?![A-Za-z])|±")
 _TEXT = re.compile(r"\\(?:text|textbf|textrm|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
-_SWAPS = {"\\dfrac": "\\frac", "\\tfrac": "\\frac", "\\cdot": "*", "\\times": "*", "\\div": "/",
-          "\\left": "", "\\right": "", "\\displaystyle": "", "\\{": "{", "\\}": "}", "{,}": ",",
-          "\\!": "", "\\,": "", "\\;": "", "\\:": "", "\\ ": " ", "~": " ", "\\$": "", "$": "",
-          "\\%": "", "%": "", "^\\circ": "", "^{\\circ}": "", "\\circ": "", "\\boxed": "",
-          "\\fbox": ""}
+_SWAPS = {"\\dfrac": "\\frac", "\\tfrac": "\\frac", "\\cfrac": "\\frac", "\\cdot": "*",
+          "\\times": "*", "\\div": "/", "\\left": "", "\\right": "", "\\displaystyle": "",
+          "\\{": "{", "\\}": "}", "{,}": ",", "\\!": "", "\\,": "", "\\;": "", "\\:": "",
+          "\\ ": " ", "~": " ", "\\$": "", "$": "", "\\%": "", "%": "", "^\\circ": "",
+          "^{\\circ}": "", "\\circ": "", "\\degree": "", "\\boxed": "", "\\fbox": "",
+          "\\[": "", "\\]": "", "\\(": "", "\\)": "", "\\euro": "", "\\pounds": "",
+          "\\leq": "≤", "\\le": "≤", "<=": "≤", "\\geq": "≥", "\\ge": "≥", ">=": "≥", "\\lt": "<",
+          "\\gt": ">", "\\neq": "≠", "\\ne": "≠", "+\\infty": "\\infty", "\\varnothing": "\\emptyset"}
 _SWAP = re.compile("|".join(re.escape(k) for k in sorted(_SWAPS, key=len, reverse=True)))
+_PLAIN = re.compile(r"(?<![\\A-Za-z])(sqrt|pi|sin|cos|tan|ln|log|exp)(?![A-Za-z])")  # sqrt(2)
 _SHORT_ARG = re.compile(r"\\(frac|sqrt)\s*(\d)")  # \frac12 -> \frac{1}2, \sqrt2 -> \sqrt{2}
 _SHORT_DEN = re.compile(r"(\\frac\{[^{}]*\})\s*(\d)")  # \frac{1}2 -> \frac{1}{2}
-_UNIT = re.compile(r"[A-Za-z]+(?:\^\{?\d+\}?)?")  # "apples", "cm^2"
+_CURRENCY = re.compile(r"^(?:USD|EUR|GBP|INR|Rs\.?)\s*")  # "USD 42"; "42 USD" is a unit word
+_UNIT = re.compile(r"(?:[A-Za-z]{3,}|cm|mm|km|kg|mg|ml|ft|in|oz|lb|hr|yd|mi|sq|m|of|on|at|to|by)"
+                   r"(?:\^\{?\d+\}?)?")  # "apples", "sq ft", "m^2", "of the class"; not "x", "xy"
 _MIXED = re.compile(r"(-?)(\d+)(?:\s*\\frac\{(\d+)\}\{(\d+)\}|\s+(\d+)/(\d+))")
 _THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-_NAME = re.compile(r"^\\?[A-Za-z]+(?:_\{?\w+\}?)?=")  # "x=", "\theta=", "x_1="
-_BRACKETS = ("()", "[]", "(]", "[)", "{}")
+_SPACES = re.compile(r"(?<=[A-Za-z])(\s+)(?=[A-Za-z])|(?<=\d)(\s+)(?=\d)(?!\d{3}(?!\d))|\s+")
+_LEAD_NUMBER = re.compile(r"\\?\$?(-?\d[\d,]*(?:\.\d+)?)\s+\(?\s*[A-Za-z]{3,}.*")  # "42 apples"
+_MODIFIER = re.compile(r"\b(?:hundred|thousand|million|billion|trillion|dozens?|squared|cubed|"
+                       r"more|less|fewer|half|halves|thirds?|quarters?)\b", re.IGNORECASE)
+_PARENTHETICAL = re.compile(r"\([^()]*\)\W*$")  # "(since 6 x 7 = 42)." closing a line
+_GOLD_NUMBER = re.compile(r"-?\d*\.?\d+")
+_GLUED_UNIT = re.compile(r"(-?\d+(?:\.\d+)?)(?:cm|mm|km|kg|mg|lbs?|oz|ft|hrs?|mins?|secs?|mph)")
+_BASE = re.compile(r"(\d)_\{(\d+)\}")  # 1010_{2} -> 1010_2
+_IN = re.compile(r"\\in(?![A-Za-z])")
+_NAME_IN = re.compile(r"^(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?\w+\}?)?\\in(?![A-Za-z])")  # "x \in [0, 1]"
+_BRACE = re.compile(r"[{}]")
+_CHOICE = re.compile(r"\(?([A-Ea-e])\)?")
+_WORDS = re.compile(r"(?=.*[A-Za-z]{3})[A-Za-z ]+")  # text: at least one word of 3 letters
 
 
 def _normalize(s):
     """Canonical compact form: "$1{,}000$ dollars." -> "1000", "\\dfrac12 cup" -> "\\frac{1}{2}"."""
     s = _TEXT.sub(r" \1", s)  # "9\text{ m}^2" -> "9  m^2": one unit word
     s = _SWAP.sub(lambda m: _SWAPS[m.group()], s)
+    s = _BASE.sub(r"\1_\2", _PLAIN.sub(r"\\\1 ", s))
     s = _SHORT_DEN.sub(r"\1{\2}", _SHORT_ARG.sub(r"\\\1{\2}", s))
+    s = _CURRENCY.sub("", s.strip())
     words = s.split()
     while words:  # drop trailing punctuation and unit words, keeping at least one word
-        words[-1] = words[-1].rstrip(".,;:!?")
-        if len(words) > 1 and (not words[-1] or _UNIT.fullmatch(words[-1])):
+        words[-1] = re.sub(r"(?<![\d)}])!+$", "", words[-1].rstrip(".,;:?"))  # 10! is a factorial
+        if len(words) > 1 and (not words[-1] or _UNIT.fullmatch(words[-1])) and not _MODIFIER.match(
+                words[-1]):  # "5 apples" is 5, "5 thousand" is not
             words.pop()
         else:
             break
@@ -152,226 +191,104 @@ def _normalize(s):
     if m := _MIXED.fullmatch(s):  # a whole mixed number: "-2 1/2" -> "-(2+1/2)"
         sign, whole, n1, d1, n2, d2 = m.groups()
         s = f"{sign}({whole}+{n1 or n2}/{d1 or d2})"
-    s = "".join(s.split())
+    s = _SPACES.sub(lambda m: " " if m[1] or m[2] else "", s)  # "\sin x", "1 2"; "1 000" is 1000
     if _THOUSANDS.fullmatch(s):  # only a lone number: "(1,000)" stays a pair
         s = s.replace(",", "")
-    return s
+    if len(_IN.findall(s)) == 1:
+        s = _NAME_IN.sub("", s)
+    return _unwrap(_drop_braces(s))
 
 
-def _split_top(s):
-    """s split at the commas outside all brackets, or None if its brackets do not balance."""
-    items, depth, start = [], 0, 0
+def _drop_braces(s):
+    """s without redundant braces: a pair just inside another pair ("{{7}}"), or around it all.
+
+    One pass matches the pairs, one drops them: linear in len(s), at any depth.
+    """
+    stack, close = [], {}
+    for m in _BRACE.finditer(s):
+        if m[0] == "{":
+            stack.append(m.start())
+        elif not stack:
+            return s
+        else:
+            close[stack.pop()] = m.start()
+    if stack or not close:
+        return s
+    drop = {i for i, j in close.items() if close.get(i - 1) == j + 1}  # "{{" ... "}}"
+    i = 0
+    while close.get(i) == len(s) - 1 - i:  # braces around the whole answer, "{7}" or "{{7}}"
+        drop.add(i)
+        i += 1
+    cuts = sorted(drop | {close[i] for i in drop})
+    return "".join(s[a + 1:b] for a, b in zip([-1] + cuts, cuts + [len(s)]))
+
+
+def _unwrap(s):
+    """s without bare square brackets around it all: "[7]" -> "7"; "[1,2]" is an interval."""
+    if len(s) < 2 or s[0] != "[" or s[-1] != "]":
+        return s
+    depth = 0
     for i, c in enumerate(s):
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth -= 1
-            if depth < 0:
-                return None
-        elif c == "," and depth == 0:
-            items.append(s[start:i])
-            start = i + 1
-    items.append(s[start:])
-    return items if depth == 0 else None
+        depth += c in "([{"
+        depth -= c in ")]}"
+        if (depth == 0 and i < len(s) - 1) or (depth == 1 and c == ","):
+            return s  # "[1]+[2]", or an interval
+    return s[1:-1]
 
 
-def _structure(s):
-    """A normalised answer as (kind, elements), with a leading "x=" dropped from each element.
-
-    kind is "" for one value; "{}" for a set or a bare list "1,2", whose order does not matter;
-    or the outer brackets of a tuple or an interval, "()", "[)", ..., whose order matters.
-    """
-    kind, items = "", [s]
-    if len(s) >= 2 and s[0] + s[-1] in _BRACKETS and len(inner := _split_top(s[1:-1]) or []) > 1:
-        kind, items = ("{}" if s[0] == "{" else s[0] + s[-1]), inner
-    elif len(top := _split_top(s) or []) > 1:
-        kind, items = "{}", top
-    return kind, [_NAME.sub("", x, count=1) for x in items]
-
-
-# -----------------------------------------------------------------------------
-# values: a tiny recursive-descent parser over exact fractions (floats once irrational)
-
-_TOKEN = re.compile(r"(\d+\.?\d*|\.\d+)(?:[eE]([-+]?\d+))?|\\[A-Za-z]+|\S")
+def _as_number(pred, gold):
+    """Against a gold number, a GSM8K-style line's leading number: "42 apples (6 x 7 = 42)"."""
+    if not _GOLD_NUMBER.fullmatch(gold):
+        return pred
+    if m := _LEAD_NUMBER.fullmatch(pred):
+        rest = _PARENTHETICAL.sub("", pred[m.end(1):])
+        if not any(c.isdigit() for c in rest) and not _MODIFIER.search(rest):  # "5 thousand"
+            return m.group(1)
+    if m := _GLUED_UNIT.fullmatch(pred):
+        return m.group(1)
+    return pred
 
 
-class _Refuse(Exception):
-    """The expression is not a number, or not one worth computing."""
-
-
-def _bits(x):
-    return max(x.numerator.bit_length(), x.denominator.bit_length())
-
-
-def _check(x):
-    """x itself, unless it is too large to go on with: a huge fraction, a non-finite float."""
-    if _bits(x) > MAX_BITS if isinstance(x, Fraction) else not math.isfinite(x):
-        raise _Refuse
-    return x
-
-
-def _pow(base, exp):
-    """base ** exp: exact for a fraction to an integer power, a float otherwise (\\sqrt{2})."""
-    if isinstance(base, Fraction) and isinstance(exp, Fraction) and exp.denominator == 1:
-        if max(_bits(base), 1) * abs(exp.numerator) > MAX_BITS:  # the size, known beforehand
-            raise _Refuse
-        return base**exp.numerator
-    if base < 0 and not float(exp).is_integer():
-        raise _Refuse  # a complex number
-    return _check(float(base) ** float(exp))
-
-
-def _number(m):
-    """The exact value of a number token: "1.5e3" -> 1500, "007" -> 7."""
-    value = Fraction(m[1])
-    return _check(value * _pow(Fraction(10), Fraction(int(m[2])))) if m[2] else value
-
-
-class _Parser:
-    """Values of expressions such as 2\\sqrt{2}, \\frac{\\pi}{2}, 1.5*10^{3}, with this grammar:
-
-    expr  := term (("+" | "-") term)*
-    term  := unary (("*" | "/") unary | implicit)*     implicit product: 2\\pi, 3\\sqrt{2}, 2(1+1)
-    unary := ("+" | "-")* power
-    power := atom ("^" unary)?                         right-associative: 2^3^2 = 2^9
-    atom  := number | \\pi | (expr) | {expr} | \\frac{expr}{expr} | \\sqrt[expr]{expr}
-    """
-
-    def __init__(self, s):
-        self.tokens = [_number(m) if m[1] else m[0] for m in _TOKEN.finditer(s)] + [None]
-        self.i = self.depth = 0
-
-    def peek(self):
-        return self.tokens[self.i]  # None at the end
-
-    def take(self, expected=None):
-        token = self.peek()
-        if token is None or (expected is not None and token != expected):
-            raise _Refuse
-        self.i += 1
-        return token
-
-    def expr(self):
-        value = self.term()
-        while self.peek() in ("+", "-"):
-            op, rhs = self.take(), self.term()
-            value = _check(value + rhs if op == "+" else value - rhs)
-        return value
-
-    def term(self):
-        value = self.unary()
-        while True:
-            if self.peek() in ("*", "/"):
-                op, rhs = self.take(), self.unary()
-                value = _check(value * rhs if op == "*" else value / rhs)
-            elif self.peek() in ("(", "\\pi", "\\sqrt", "\\frac"):
-                value = _check(value * self.power())
-            else:
-                return value
-
-    def unary(self):
-        sign = 1
-        while self.peek() in ("+", "-"):
-            sign = -sign if self.take() == "-" else sign
-        return sign * self.power()
-
-    def power(self):
-        self.depth += 1  # every nesting (brackets, exponents) passes through here
-        if self.depth > MAX_DEPTH:
-            raise _Refuse
-        value = self.atom()
-        if self.peek() == "^":
-            self.take()
-            value = _pow(value, self.unary())
-        self.depth -= 1
-        return value
-
-    def atom(self):
-        token = self.take()
-        if isinstance(token, Fraction):
-            return token
-        if token == "\\pi":
-            return math.pi
-        if token in ("(", "{"):
-            value = self.expr()
-            self.take(")" if token == "(" else "}")
-            return value
-        if token == "\\frac":
-            return _check(self.group() / self.group())
-        if token == "\\sqrt":
-            n = self.group("[", "]") if self.peek() == "[" else Fraction(2)
-            return _pow(self.group(), 1 / n)
-        raise _Refuse
-
-    def group(self, left="{", right="}"):
-        self.take(left)
-        value = self.expr()
-        self.take(right)
-        return value
-
-
-@functools.lru_cache(maxsize=4096)  # a gold answer is parsed once per group, not once per sample
-def _value(s):
-    """The number s denotes (a Fraction when exact, a float when not), or None."""
-    try:
-        parser = _Parser(s)
-        value = parser.expr()
-        return value if parser.peek() is None else None
-    except (_Refuse, ArithmeticError, ValueError):  # also 1/0 and float overflow
-        return None
-
-
-def _same(p, g, depth=0):
-    """Whether normalised answers p and g are equal: as strings, values, or element-wise."""
-    if p == g:
-        return True
-    (p_kind, ps), (g_kind, gs) = _structure(p), _structure(g)
-    if p_kind != g_kind or len(ps) != len(gs) or len(ps) > MAX_ITEMS or depth > MAX_NEST:
-        return False
-    if p_kind == "":  # one value each: exact for two fractions, else within REL_TOL
-        x, y = _value(ps[0]), _value(gs[0])
-        if x is None or y is None:
-            return ps[0] == gs[0]
-        if isinstance(x, Fraction) and isinstance(y, Fraction):
-            return x == y
-        try:
-            return math.isclose(x, y, rel_tol=REL_TOL, abs_tol=ABS_TOL)
-        except OverflowError:  # a fraction too large for a float
-            return False
-    if p_kind != "{}":
-        return all(_same(a, b, depth + 1) for a, b in zip(ps, gs))
-    unmatched = list(gs)
-    for a in ps:  # a set: each element matches a different element, in any order
-        j = next((j for j, b in enumerate(unmatched) if _same(a, b, depth + 1)), None)
-        if j is None:
-            return False
-        del unmatched[j]
-    return True
+def _plus_minus(s):
+    """One \\pm as the two values it stands for: "1 \\pm \\sqrt{2}" -> "1 + \\sqrt{2}, 1 - \\sqrt{2}"."""
+    parts = _PM.split(s)
+    return f"{parts[0]}+{parts[1]},{parts[0]}-{parts[1]}" if len(parts) == 2 else s
 
 
 def is_equiv(pred, gold):
     """Whether answer spans pred and gold are the same answer (rules in the module docstring)."""
     if not isinstance(pred, str) or not isinstance(gold, str):
         return False  # no answer (None) is never correct
-    if len(pred) > MAX_ANSWER_CHARS or len(gold) > MAX_ANSWER_CHARS:
-        return False
     # NFKC turns full-width digits and letters into ASCII, before looking for hedge words
     pred, gold = (unicodedata.normalize("NFKC", s.translate(_UNICODE)) for s in (pred, gold))
+    g = _normalize(gold)
     if _HEDGE.search(pred) and not _HEDGE.search(gold):
+        if structure(g)[0] != "{}":
+            return False
+        pred = _ALTERNATIVES.sub(",", _plus_minus(pred))  # "x = 2 or x = -3" for gold "2, -3"
+        if _HEDGE.search(pred):
+            return False
+    p = _normalize(_as_number(_CURRENCY.sub("", pred.strip()), g))
+    if p == "" or g == "":
         return False
-    p, g = _normalize(pred), _normalize(gold)
-    return p != "" and _same(p, g)
+    if _WORDS.fullmatch(p) and _WORDS.fullmatch(g):  # text: \text{monday} = Monday
+        return p.casefold() == g.casefold()
+    if (c := _CHOICE.fullmatch(p)) and (d := _CHOICE.fullmatch(g)) and d[1].isupper():
+        return c[1] == d[1] or (c[1].upper() == d[1] and p[0] == "(")  # "(b)", "B", "(B)"
+    return same(p, g)
 
 
 def math_reward(completion, gold, *, signed=False):
     """1.0 if the completion's final answer equals the gold answer, else 0.0.
 
-    gold is a bare answer ("80", "\\frac{1}{2}") or a whole worked solution ending in "#### 72"
+    gold is a number (4, 0.5), a bare answer ("80", "\\frac{1}{2}") or a whole worked solution ending in "#### 72"
     (GSM8K) or holding a \\boxed{...} (MATH); a solution's final answer is found by the same
     rules as the completion's. signed=True gives +1.0 / -1.0, as the official FlowRL code does;
     after the group z-score (r_hat) both scales give the same FlowRL loss.
     """
     try:
+        if isinstance(gold, (int, float)) and not isinstance(gold, bool) and math.isfinite(gold):
+            gold = str(gold)  # a numeric gold answer, as a dataset may store it: 4 or 0.5
         if "####" in gold or "\\boxed" in gold or "\\fbox" in gold:
             gold = extract_answer(gold)
         correct = is_equiv(extract_answer(completion), gold)
@@ -383,6 +300,8 @@ def math_reward(completion, gold, *, signed=False):
 
 
 if __name__ == "__main__":
+    import mathexpr
+
     # ms per call on typical and pathological completions: printed, not asserted (machines vary)
     cases = {
         "gsm8k toy": ("23+45=68, 68+12=80 #### 80", "80"),
@@ -396,11 +315,21 @@ if __name__ == "__main__":
         "9^{9^{9}}": ("\\boxed{9^{9^{9}}}", "1"),
         "10^{10^{10}}": ("\\boxed{10^{10^{10}}}", "10^{10^{10}}+1"),
         "500-char sum": ("\\boxed{" + "+".join(["1"] * 249) + "}", "249"),
+        "algebra": ("\\boxed{(x+1)^2 - \\frac{y}{2}}", "x^2+2x+1-y/2"),
+        "20k-digit box": ("\\boxed{" + "7" * 20_000 + "}", "7" * 20_000),
+        "100k-char sum": ("\\boxed{" + "+".join(["1"] * 50_000) + "}", "50000"),
+        "10k-deep braces": ("\\boxed{" + "{" * 10_000 + "1" + "}" * 10_000 + "}", "1"),
+        "10k answer tags": ("<answer>1</answer>" * 10_000, "1"),
+        "10k open tags": ("<answer>" * 10_000, "1"),
+        "30k x's": ("\\boxed{" + "x" * 30_000 + "}", "x"),
+        "20k divisions": ("\\boxed{" + "1/" * 20_000 + "1}", "1"),
+        "3000 fractions": ("\\boxed{" + "+".join(f"\\frac{{1}}{{{i}}}" for i in range(1, 3000)) + "}", "1"),
+        "2000 powers (refused)": ("\\boxed{" + "+".join(["x^{40}"] * 2000) + "}", "2000x^{40}"),
     }
     for name, (completion, gold) in cases.items():
         n, t0 = 100, time.perf_counter()
         for _ in range(n):
-            _value.cache_clear()  # time the parsing too, not a cache hit
+            mathexpr._evaluate.cache_clear()  # time the parsing too, not a cache hit
             reward = math_reward(completion, gold)
         ms = (time.perf_counter() - t0) / n * 1000
-        print(f"{name:>18}: {ms:7.3f} ms/call   ({len(completion):>6} chars, reward {reward})")
+        print(f"{name:>21}: {ms:7.3f} ms/call   ({len(completion):>6} chars, reward {reward})")
