@@ -77,6 +77,8 @@ def parse_args(argv):
     p.add_argument("--max_new_tokens", type=count, default=48)
     p.add_argument("--eval_prompts", type=count, default=64, help="held-out prompts")
     p.add_argument("--eval_samples", type=count, default=8, help="samples per held-out prompt (k)")
+    p.add_argument("--eval_batch", type=lambda t: count(t, 0), default=0,
+                   help="rows per generate call in evaluation (0: all eval_prompts x eval_samples at once)")
     p.add_argument("--sft_lr", type=float, default=2e-3)
     p.add_argument("--sft_batch", type=count, default=64)
     p.add_argument("--sft_slip", type=float, default=0.25, help="fraction of SFT answers off by one (task.py)")

@@ -102,6 +102,18 @@ def toy_paths(model, codec, task, device):
         return path_logprobs(model, codec.tok, task.eval_set, codec.encode, codec.eos_id, codec.pad_id, device)
 
 
+def sample_texts(d, args, model, codec, prompts, **sampling):
+    """Completions of prompts (token-id lists) as text, generated --eval_batch rows at a time, so
+    that a large evaluation never holds a KV cache for all its rows at once."""
+    rows, texts = args.eval_batch or len(prompts), []
+    for i in range(0, len(prompts), rows):
+        with d.amp():
+            r = generate(model, prompts[i:i + rows], args.max_new_tokens, eos_id=codec.eos_id, pad_id=codec.pad_id,
+                         **sampling)
+        texts += [codec.decode(r, j) for j in range(len(r.response_ids))]
+    return texts
+
+
 def evaluate(d, args, model, codec, task, stage, step, paths_ref=None):
     """k samples at temperature 1.0 per held-out prompt, and one greedy completion; on the toy
     task also the exact path metrics (paths.py) against paths_ref, pi_ref's path log-probs (None:
@@ -111,11 +123,8 @@ def evaluate(d, args, model, codec, task, stage, step, paths_ref=None):
     k, problems = args.eval_samples, task.eval_set
     g = torch.Generator(d.device).manual_seed(10_000 + step)  # apart from the seeds of the training rollouts
     prompts = [codec.encode(q) for q, _ in problems]
-    with d.amp():
-        r = generate(model, [p for p in prompts for _ in range(k)], args.max_new_tokens,
-                     eos_id=codec.eos_id, pad_id=codec.pad_id, generator=g)
-        greedy = generate(model, prompts, args.max_new_tokens, temperature=0, eos_id=codec.eos_id, pad_id=codec.pad_id)
-    texts = [codec.decode(r, i) for i in range(len(problems) * k)]
+    texts = sample_texts(d, args, model, codec, [p for p in prompts for _ in range(k)], generator=g)
+    greedy = sample_texts(d, args, model, codec, prompts, temperature=0)
     correct = [math_reward(t, problems[i // k][1]) == 1.0 for i, t in enumerate(texts)]
     per_prompt = [range(j * k, (j + 1) * k) for j in range(len(problems))]
     record = dict(
@@ -123,8 +132,7 @@ def evaluate(d, args, model, codec, task, stage, step, paths_ref=None):
         accuracy=sum(correct) / len(correct),
         pass_at_k=sum(any(correct[i] for i in rows) for rows in per_prompt) / len(problems),
         distinct_correct=sum(len({texts[i] for i in rows if correct[i]}) for rows in per_prompt) / len(problems),
-        greedy_accuracy=sum(math_reward(codec.decode(greedy, j), a) == 1.0
-                            for j, (_, a) in enumerate(problems)) / len(problems))
+        greedy_accuracy=sum(math_reward(t, a) == 1.0 for t, (_, a) in zip(greedy, problems)) / len(problems))
     logp = toy_paths(model, codec, task, d.device)
     if logp is not None:
         record.update(path_metrics(logp, logp if paths_ref is None else paths_ref))
