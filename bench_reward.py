@@ -264,7 +264,7 @@ def agreement(grade, table, rounds=5):
     for completion, gold, verdict, _ in table:
         runs = []
         for _ in range(rounds):
-            mathexpr._evaluate.cache_clear()
+            mathexpr.evaluate.cache_clear()
             t0 = time.perf_counter()
             got = grade(completion, gold)
             runs.append(time.perf_counter() - t0)

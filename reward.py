@@ -23,7 +23,7 @@ is_equiv(pred, gold) compares two answers as a careful human grader does:
     unicode ½ ≤ √ π ∞ − ×; \\degree; plain sqrt(2) and pi/2; \\emptyset = \\varnothing;
     1010_{2} = 1010_2; redundant braces {{{7}}} at any depth, dropped in linear time;
   - text ignores case, \\text{monday} = Monday; choices "(B)", "B", \\text{(B)} are one choice;
-  - values, algebra, equations, intervals, sets and tuples are compared by mathexpr.same;
+  - values, algebra, equations, intervals, sets and tuples are compared by mathcompare.same;
   - hedges are wrong: "or", "and", "either", "between", "maybe", \\approx or \\pm in the
     prediction (not in the gold), and several values ("5, 6") never equal one; but when the gold
     lists several values, "x = 2 or x = -3" and "1 \\pm \\sqrt{2}" list them too.
@@ -37,7 +37,7 @@ import re
 import time
 import unicodedata
 
-from mathexpr import same, structure
+from mathcompare import same, structure
 
 # -----------------------------------------------------------------------------
 # extraction: which part of a completion is its final answer
@@ -329,7 +329,7 @@ if __name__ == "__main__":
     for name, (completion, gold) in cases.items():
         n, t0 = 100, time.perf_counter()
         for _ in range(n):
-            mathexpr._evaluate.cache_clear()  # time the parsing too, not a cache hit
+            mathexpr.evaluate.cache_clear()  # time the parsing too, not a cache hit
             reward = math_reward(completion, gold)
         ms = (time.perf_counter() - t0) / n * 1000
         print(f"{name:>21}: {ms:7.3f} ms/call   ({len(completion):>6} chars, reward {reward})")
