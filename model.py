@@ -13,8 +13,10 @@ What sampling and the FlowRL loss need from the model, all through `forward`:
 - `mask` (B, T_total) bool, False on padding: each row gets its own positions (counted over its
   real tokens) and never attends to padding, so a left-padded batch gives every row its own logits;
 - `cache`: a preallocated KVCache for incremental decoding;
-- `return_hidden=True`: also return the final hidden states (after the final norm), which the
-  log Z head reads.
+- `logits=False`: the final hidden states (after the final norm) instead of logits; the log Z head
+  reads them, and sample.token_logprobs applies lm_head to them a chunk of positions at a time.
+Setting `model.grad_ckpt = True` trades compute for memory in training passes: each block keeps
+only its input for backward and recomputes the rest (activation checkpointing), same gradients.
 """
 import json
 import math
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
@@ -190,6 +193,11 @@ class Transformer(nn.Module):
             self.lm_head.weight = self.model.embed_tokens.weight
         # a plain attribute, not a buffer: model.to(bfloat16) must not round the rotary frequencies
         self.inv_freq = rope_inv_freq(cfg)  # (hs/2,) float32
+        # activation checkpointing: with gradients on, keep each block's input (B, T, n_embd) for
+        # backward instead of its intermediates (several times as large: the MLP's four
+        # intermediate_size-wide tensors), and recompute the block in backward; costs one more
+        # forward of the blocks, gives the same gradients. Memory measured in the README.
+        self.grad_ckpt = False
 
     @staticmethod
     def _init_weights(m):  # for training from scratch; from_pretrained overwrites every weight
@@ -198,8 +206,9 @@ class Transformer(nn.Module):
         if isinstance(m, nn.Linear) and m.bias is not None:
             nn.init.zeros_(m.bias)
 
-    def forward(self, idx, mask=None, cache=None, return_hidden=False, logits_from=0):
-        """idx (B, T) token ids -> logits (B, T, vocab), and hidden (B, T, n_embd) if return_hidden.
+    def forward(self, idx, mask=None, cache=None, logits=True, logits_from=0):
+        """idx (B, T) token ids -> logits (B, T, vocab), or with logits=False the final hidden
+        states (B, T, n_embd) alone.
 
         mask (B, T_total) bool, True on real tokens, covers the cached positions and idx
         (T_total = cache.len + T). None means no padding.
@@ -229,13 +238,18 @@ class Transformer(nn.Module):
             # has one finite entry instead of none (no NaN that could reach other rows' values)
             attn_mask = ((k_at <= q_at) & mask[:, None, :]) | (k_at == q_at)  # (B, T, T_total)
             attn_mask = attn_mask[:, None]                                    # (B, 1, T, T_total)
+        # non-reentrant checkpointing: the reentrant kind runs a backward inside backward, which
+        # DistributedDataParallel's gradient hooks do not expect
+        recompute = self.grad_ckpt and cache is None and torch.is_grad_enabled()
         for i, block in enumerate(self.model.layers):
-            x = block(x, cos, sin, attn_mask, cache, i)
+            if recompute:
+                x = checkpoint(block, x, cos, sin, attn_mask, None, i, use_reentrant=False)
+            else:
+                x = block(x, cos, sin, attn_mask, cache, i)
         if cache is not None:
             cache.len = t_total
         h = self.model.norm(x)
-        logits = self.lm_head(h[:, logits_from:])
-        return (logits, h) if return_hidden else logits
+        return self.lm_head(h[:, logits_from:]) if logits else h
 
     # ---- Hugging Face format ------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ The benchmark of this file is `python bench.py`.
 from dataclasses import dataclass, fields
 
 import torch
+from torch.utils.checkpoint import checkpoint
 
 from model import KVCache
 
@@ -184,18 +185,45 @@ def response_mask(response, eos_id):
     return eos_before == 0
 
 
-def token_logprobs(model, rollout, *, temperature=1.0, top_k=0, top_p=1.0):
+# A chunk of the log-prob pass holds at most this many bytes of float32 logits: 256 MiB is 441
+# positions at Qwen's 151,936-token vocabulary, small beside a GPU's memory and the model's own
+# activations, yet thousands of rows x 896 x 151,936 multiply-adds per lm_head call, large enough
+# to keep the matrix units busy. A small vocabulary (the toy task's 64) gets one chunk.
+LOGITS_BYTES = 256 * 2**20
+
+
+def token_logprobs(model, rollout, *, temperature=1.0, top_k=0, top_p=1.0, chunk=None):
     """Teacher-forced log-probs of a rollout's responses, the same layout as rollout.logprobs.
 
     Returns logp (B, N) float32, 0 where the response mask is false, and the final hidden states
     of the prompt positions (B, P, H) for the log Z head. Runs with gradients when the caller does
-    (pi_theta) and without under torch.no_grad() (pi_old, pi_ref)."""
+    (pi_theta) and without under torch.no_grad() (pi_old, pi_ref).
+
+    The logits are never whole: lm_head, `process` and `logprobs_of` run on `chunk` response
+    positions at a time (None: as many as fit LOGITS_BYTES; 0: all at once, the (B, N, V) tensor
+    that this replaces, kept for comparison), each under activation checkpointing, so backward
+    recomputes one chunk's logits at a time instead of keeping them all. The same rows give the
+    same chunks, so two calls agree bit for bit, with gradients or without (w == 1 exactly)."""
     ids, mask = rollout.sequences()
     P, N = rollout.prompt_ids.size(1), rollout.response_ids.size(1)
-    # the logits at position P-1+j predict response token j: positions P-1 .. P+N-2
-    logits, hidden = model(ids, mask=mask, return_hidden=True, logits_from=P - 1)
-    logp = logprobs_of(process(logits[:, :N], temperature, top_k, top_p), rollout.response_ids)
-    return torch.where(rollout.response_mask, logp, 0.0), hidden[:, :P]
+    hidden = model(ids, mask=mask, logits=False)  # (B, P + N, H)
+    lm_head = getattr(model, "module", model).lm_head  # DistributedDataParallel holds the model in .module
+    # the hidden state at position P-1+j predicts response token j; only tokens in the mask count
+    h = hidden[:, P - 1:P + N - 1][rollout.response_mask]  # (M, H), M tokens in the response mask
+    tokens = rollout.response_ids[rollout.response_mask]   # (M,)
+    if chunk == 0:
+        logp = head_logprobs(lm_head, h, tokens, temperature, top_k, top_p)  # (M,)
+    else:
+        c = chunk or max(1, LOGITS_BYTES // (4 * lm_head.out_features))
+        logp = torch.cat([checkpoint(head_logprobs, lm_head, h[i:i + c], tokens[i:i + c], temperature,
+                                     top_k, top_p, use_reentrant=False) for i in range(0, len(h), c)])
+    logp_full = torch.zeros(rollout.response_ids.shape, device=logp.device)  # (B, N) float32
+    return logp_full.masked_scatter(rollout.response_mask, logp), hidden[:, :P]
+
+
+def head_logprobs(lm_head, h, tokens, temperature, top_k, top_p):
+    """Final hidden states h (M, H) -> log-probs (M,) float32 of tokens (M,) under the processed logits."""
+    return logprobs_of(process(lm_head(h), temperature, top_k, top_p), tokens)
 
 
 if __name__ == "__main__":
