@@ -75,6 +75,10 @@ def parse_args(argv):
                         "with 0 does a torchrun run repeat a single-process one to float precision")
     p.add_argument("--kl_coef", type=float, default=0.0, help="GRPO's k3 KL coefficient")
     p.add_argument("--max_new_tokens", type=count, default=48)
+    p.add_argument("--grad_ckpt", action="store_true",
+                   help="activation checkpointing per block: less memory, one more forward, same gradients")
+    p.add_argument("--compile", action="store_true",
+                   help="sample with torch.compile(model): pays on a GPU; on a CPU only after ~240k tokens")
     p.add_argument("--eval_prompts", type=count, default=64, help="held-out prompts")
     p.add_argument("--eval_samples", type=count, default=8, help="samples per held-out prompt (k)")
     p.add_argument("--eval_batch", type=lambda t: count(t, 0), default=0,
@@ -99,8 +103,8 @@ def resume_args(args, given, saved):
                              f"start a new run (another --out_dir, or --overwrite) to change it")
     changed = {k: getattr(args, k) for k in given & may_change if getattr(args, k) != saved.get(k)}
     # flags newer than the saved run keep their defaults
-    return argparse.Namespace(**dict(vars(args), **saved, **changed, resume=True, overwrite=args.overwrite,
-                                     out_dir=args.out_dir)), changed
+    return argparse.Namespace(**{**vars(args), **saved, **changed, "resume": True, "overwrite": args.overwrite,
+                                 "out_dir": args.out_dir}), changed
 
 
 def check_flags(args, world):

@@ -118,11 +118,12 @@ def test_micro_batches_give_the_update_of_whole_mini_batches(sft_model, tmp_path
     # processes. --micro_batch 3 accumulates each optimizer step over passes of 3, 3 and 2 rows
     # (a single process: 3, 3, 3, 3, 3 and 1), each pass's loss weighted by its share of the
     # union's responses (FlowRL) or tokens (GRPO, where passes hold unequal token counts).
-    # Both must end where the whole mini-batches end, to float precision.
+    # Both must end where the whole mini-batches end, to float precision. The 2-process run also
+    # recomputes every block in backward (--grad_ckpt), inside DistributedDataParallel.
     flags = ["--init_from", sft_model, "--algo", algo, *RL]
     out_whole, _, whole = run(tmp_path, "whole", flags, procs=1)
-    for procs in (1, 2):
-        out, _, micro = run(tmp_path, f"micro{procs}", flags + ["--micro_batch", "3"], procs=procs)
+    for procs, extra in ((1, []), (2, ["--grad_ckpt"])):
+        out, _, micro = run(tmp_path, f"micro{procs}", flags + ["--micro_batch", "3", *extra], procs=procs)
         for k in whole[0]:
             torch.testing.assert_close(micro[0][k], whole[0][k], atol=1e-5, rtol=0, msg=k)
         for a, b in zip(records(out, "train"), records(out_whole, "train")):

@@ -171,7 +171,7 @@ def test_evaluation_in_chunks_of_rows_samples_the_same(tmp_path):
     # The generator's uniforms are drawn row after row, so the chunks see the numbers one batch
     # of 15 would: the evaluation is the same, its KV cache a quarter of the size.
     import train as train_module
-    flags = ["--sft_steps", "150", "--rl_steps", "0", "--eval_prompts", "5", "--eval_samples", "3"]
+    flags = ["--sft_steps", "300", "--rl_steps", "0", "--eval_prompts", "5", "--eval_samples", "3"]
     train_module.main(["--out_dir", str(tmp_path / "whole"), *flags])
     train_module.main(["--out_dir", str(tmp_path / "chunks"), *flags, "--eval_batch", "4"])
     evals = [[r for r in records(str(tmp_path / d)) if r["phase"] == "eval"] for d in ("whole", "chunks")]

@@ -102,29 +102,30 @@ def toy_paths(model, codec, task, device):
         return path_logprobs(model, codec.tok, task.eval_set, codec.encode, codec.eos_id, codec.pad_id, device)
 
 
-def sample_texts(d, args, model, codec, prompts, **sampling):
+def sample_texts(d, args, sampler, codec, prompts, **sampling):
     """Completions of prompts (token-id lists) as text, generated --eval_batch rows at a time, so
     that a large evaluation never holds a KV cache for all its rows at once."""
     rows, texts = args.eval_batch or len(prompts), []
     for i in range(0, len(prompts), rows):
         with d.amp():
-            r = generate(model, prompts[i:i + rows], args.max_new_tokens, eos_id=codec.eos_id, pad_id=codec.pad_id,
+            r = generate(sampler, prompts[i:i + rows], args.max_new_tokens, eos_id=codec.eos_id, pad_id=codec.pad_id,
                          **sampling)
         texts += [codec.decode(r, j) for j in range(len(r.response_ids))]
     return texts
 
 
-def evaluate(d, args, model, codec, task, stage, step, paths_ref=None):
-    """k samples at temperature 1.0 per held-out prompt, and one greedy completion; on the toy
-    task also the exact path metrics (paths.py) against paths_ref, pi_ref's path log-probs (None:
-    the model is pi_ref). Rank 0 alone; the others wait for it at the next step's all-reduce."""
+def evaluate(d, args, model, sampler, codec, task, stage, step, paths_ref=None):
+    """k samples at temperature 1.0 per held-out prompt, and one greedy completion, drawn from
+    sampler (the model, or its compiled copy); on the toy task also the model's exact path
+    metrics (paths.py) against paths_ref, pi_ref's path log-probs (None: the model is pi_ref).
+    Rank 0 alone; the others wait for it at the next step's all-reduce."""
     if d.rank > 0:
         return
     k, problems = args.eval_samples, task.eval_set
     g = torch.Generator(d.device).manual_seed(10_000 + step)  # apart from the seeds of the training rollouts
     prompts = [codec.encode(q) for q, _ in problems]
-    texts = sample_texts(d, args, model, codec, [p for p in prompts for _ in range(k)], generator=g)
-    greedy = sample_texts(d, args, model, codec, prompts, temperature=0)
+    texts = sample_texts(d, args, sampler, codec, [p for p in prompts for _ in range(k)], generator=g)
+    greedy = sample_texts(d, args, sampler, codec, prompts, temperature=0)
     correct = [math_reward(t, problems[i // k][1]) == 1.0 for i, t in enumerate(texts)]
     per_prompt = [range(j * k, (j + 1) * k) for j in range(len(problems))]
     record = dict(
@@ -166,7 +167,7 @@ def sft_step(d, args, model, model_ddp, opt, codec, task, py_rng, step):
     return loss_union, grad_norm.item(), lr
 
 
-def sample_step(d, args, model, codec, problems, step):
+def sample_step(d, args, sampler, codec, problems, step):
     """This rank's share of the step's rollout: group_size responses to each of its prompts,
     decoded and scored. Every rank draws the same problems and keeps every world-th one: rank r
     answers prompts r, r + world, ..., so mini-batch j over all ranks holds the prompts of a
@@ -177,9 +178,13 @@ def sample_step(d, args, model, codec, problems, step):
     index = [i * G + g for i in range(d.rank, len(problems), d.world) for g in range(G)]
     generators = [torch.Generator(d.device).manual_seed(seed_of(args.seed, step, 0, i)) for i in index]
     with d.amp():
-        rollout = generate(model, [codec.encode(q) for q, _ in mine for _ in range(G)], args.max_new_tokens,
+        rollout = generate(sampler, [codec.encode(q) for q, _ in mine for _ in range(G)], args.max_new_tokens,
                            eos_id=codec.eos_id, pad_id=codec.pad_id, generator=generators)
     texts = [codec.decode(rollout, i) for i in range(len(index))]  # rows i*G .. i*G+G-1 answer mine[i]
+    unknown = int((rollout.response_ids[rollout.response_mask] >= codec.tok.get_vocab_size()).sum())
+    if unknown:  # ids past the tokenizer's, a model's padding rows of the embedding: decoded as nothing
+        d.info(f"rl step {step}: {unknown} sampled tokens have ids the tokenizer cannot decode "
+               f"(>= {codec.tok.get_vocab_size()}); the reward reads the text without them")
     rewards = torch.tensor([math_reward(t, mine[i // G][1]) for i, t in enumerate(texts)], device=d.device)
     return rollout, texts, rewards
 
@@ -275,6 +280,9 @@ def main(argv=None):
         # the policy as trained: under torchrun wrapped in DDP, whose backward averages the gradients over
         # the ranks. Sampling, evaluation and the no-grad passes use the bare model: nothing to average.
         model_ddp = torch.nn.parallel.DistributedDataParallel(model) if d.world > 1 else model
+        model.grad_ckpt = args.grad_ckpt  # activation checkpointing in the training passes (model.py)
+        # sampling and evaluation may decode with a compiled copy: the same weights, the same samples
+        sampler = torch.compile(model, dynamic=True) if args.compile else model
         if stage == "sft":
             opt = torch.optim.AdamW(model.parameters(), lr=args.sft_lr, weight_decay=0.1)
             if state:
@@ -297,7 +305,7 @@ def main(argv=None):
                     d.info(f"sft step {step}/{args.sft_steps}: loss {loss:.4f}  {time.time() - t0:.0f}s")
                 if step % SFT_SAVE_EVERY == 0 and step < args.sft_steps:
                     save_checkpoint(d, args, "sft", step, model, codec, opt, None, py_rng, ref)
-            evaluate(d, args, model, codec, task, "sft", args.sft_steps)
+            evaluate(d, args, model, sampler, codec, task, "sft", args.sft_steps)
             if d.rank == 0:
                 model.save_pretrained(os.path.join(args.out_dir, ref["dir"]))  # the start of RL, and pi_ref
                 codec.tok.save(os.path.join(args.out_dir, ref["dir"], "tokenizer.json"))
@@ -317,7 +325,7 @@ def main(argv=None):
             checkpoint.restore(state, tensors, opt, log_z_head, py_rng, d.device)
         else:
             if args.init_from:
-                evaluate(d, args, model, codec, task, "rl", 0, paths_ref)  # the start (after SFT it was just evaluated)
+                evaluate(d, args, model, sampler, codec, task, "rl", 0, paths_ref)  # the start (after SFT it was just evaluated)
             ref["sha256"] = checkpoint.checksum(os.path.join(args.out_dir, ref["dir"]))
             save_checkpoint(d, args, "rl", 0, model, codec, opt, log_z_head, py_rng, ref)  # --resume starts here
         for step in range(start + 1, args.rl_steps + 1):
@@ -325,7 +333,7 @@ def main(argv=None):
             for group in opt.param_groups:
                 group["lr"] = args.lr * min(1.0, step / WARMUP)
             problems = [task.train_problem(py_rng) for _ in range(args.prompts_per_step)]
-            rollout, texts, rewards = sample_step(d, args, model, codec, problems, step)
+            rollout, texts, rewards = sample_step(d, args, sampler, codec, problems, step)
             metrics = rl_update(d, args, model, model_ddp, ref_model, log_z_head, log_z_head_ddp, opt, params,
                                 rollout, rewards, step)
             n_tokens = metrics.pop("n_tokens")
@@ -339,7 +347,7 @@ def main(argv=None):
                    f"grad {record['grad_norm']:.2f}  len {record['response_length']:.1f}  "
                    f"{record['tokens_per_s']:.0f} tok/s")
             if step % args.eval_interval == 0 or step == args.rl_steps:
-                evaluate(d, args, model, codec, task, "rl", step, paths_ref)
+                evaluate(d, args, model, sampler, codec, task, "rl", step, paths_ref)
                 save_checkpoint(d, args, "rl", step, model, codec, opt, log_z_head, py_rng, ref)
         if d.world > 1:
             dist.destroy_process_group()
