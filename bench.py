@@ -13,7 +13,7 @@ compiled ones) is timed apart and left out of the best; then the contenders take
 rounds, and each keeps its best time: taking turns spreads the machine's slow and fast moments
 over all of them.
 
-    python bench.py --memory      # memory of an RL update on one GPU: bench_memory.py (about 20 min)
+    python bench.py --memory      # memory of an RL update on one GPU: bench_memory.py (16 min)
 """
 import argparse
 import shutil

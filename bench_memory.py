@@ -1,7 +1,7 @@
 """
 Memory of one RL update on one GPU, measured on the CPU and extrapolated:
 
-    python bench.py --memory          # both widths, about 20 minutes on 2 cores
+    python bench.py --memory          # both widths, 16 minutes on 2 cores
     python bench.py --memory --sizes 0.5B
 
 Measured on the CPU, on random checkpoints of Qwen2.5's vocabulary and width made by transformers,
