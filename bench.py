@@ -22,8 +22,8 @@ import time
 
 import torch
 
-from model import ModelConfig, Transformer
 from bench_memory import memory
+from model import ModelConfig, Transformer
 from sample import generate, left_pad, logprobs_of, process
 from task import TOY_MODEL
 

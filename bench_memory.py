@@ -312,4 +312,6 @@ def memory(sizes, micro_batches):
 
 
 if __name__ == "__main__":  # one configuration, in the fresh process that `measure` starts
+    if len(sys.argv) != 2:
+        sys.exit("run python bench.py --memory; this file alone measures one configuration, given as JSON")
     measure_pass(json.loads(sys.argv[1]))
