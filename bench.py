@@ -12,6 +12,8 @@ prompts; tokens/s counts B * new_tokens. Each contender's first call (which comp
 compiled ones) is timed apart and left out of the best; then the contenders take turns, `repeats`
 rounds, and each keeps its best time: taking turns spreads the machine's slow and fast moments
 over all of them.
+
+    python bench.py --memory      # memory of an RL update on one GPU: bench_memory.py (16 min)
 """
 import argparse
 import shutil
@@ -20,6 +22,7 @@ import time
 
 import torch
 
+from bench_memory import memory
 from model import ModelConfig, Transformer
 from sample import generate, left_pad, logprobs_of, process
 from task import TOY_MODEL
@@ -75,7 +78,14 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--no_compile", action="store_true")
+    parser.add_argument("--memory", action="store_true", help="measure memory instead of speed")
+    parser.add_argument("--sizes", nargs="+", default=["0.5B", "1.5B"], choices=["0.5B", "1.5B"],
+                        help="widths to measure with --memory (7B is extrapolated from the widest)")
+    parser.add_argument("--micro_batch", type=int, nargs="+", default=[64, 16, 8],
+                        help="rows per forward/backward pass to extrapolate --memory to")
     args = parser.parse_args()
+    if args.memory:
+        return memory(args.sizes, args.micro_batch)
     try:
         import transformers
         transformers.logging.set_verbosity_error()

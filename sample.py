@@ -186,9 +186,10 @@ def response_mask(response, eos_id):
 
 
 # A chunk of the log-prob pass holds at most this many bytes of float32 logits: 256 MiB is 441
-# positions at Qwen's 151,936-token vocabulary, small beside a GPU's memory and the model's own
-# activations, yet thousands of rows x 896 x 151,936 multiply-adds per lm_head call, large enough
-# to keep the matrix units busy. A small vocabulary (the toy task's 64) gets one chunk.
+# positions at Qwen's 151,936-token vocabulary. A chunk's few copies of that size (processed logits,
+# softmax, their gradients) are small beside a GPU's memory and the model's activations, while each
+# lm_head call is still a (441 x H) @ (H x 151,936) matmul, large enough to keep a GPU's matrix
+# units busy. A small vocabulary (the toy task's 64) gets one chunk.
 LOGITS_BYTES = 256 * 2**20
 
 
@@ -200,10 +201,11 @@ def token_logprobs(model, rollout, *, temperature=1.0, top_k=0, top_p=1.0, chunk
     (pi_theta) and without under torch.no_grad() (pi_old, pi_ref).
 
     The logits are never whole: lm_head, `process` and `logprobs_of` run on `chunk` response
-    positions at a time (None: as many as fit LOGITS_BYTES; 0: all at once, the (B, N, V) tensor
-    that this replaces, kept for comparison), each under activation checkpointing, so backward
-    recomputes one chunk's logits at a time instead of keeping them all. The same rows give the
-    same chunks, so two calls agree bit for bit, with gradients or without (w == 1 exactly)."""
+    tokens at a time (None: as many as fit LOGITS_BYTES; 0: all at once, whole-vocabulary logits
+    for every response token, kept to compare against), each chunk under activation
+    checkpointing, so backward recomputes one chunk's logits at a time instead of keeping them
+    all. The same rows give the same chunks, so two calls agree bit for bit, with gradients or
+    without: w == 1 exactly on a first mini-batch whose pi_old came from the same rows."""
     ids, mask = rollout.sequences()
     P, N = rollout.prompt_ids.size(1), rollout.response_ids.size(1)
     hidden = model(ids, mask=mask, logits=False)  # (B, P + N, H)

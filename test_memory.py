@@ -62,11 +62,13 @@ def grads(model, rollout, **kw):
     loss does through log Z) with respect to every parameter and to the final hidden states."""
     model.zero_grad(set_to_none=True)
     seen = {}
-    hook = model.model.norm.register_forward_hook(lambda m, a, out: seen.setdefault("h", out).retain_grad())
+    keep = lambda module, args, out: seen.setdefault("h", out).retain_grad()
+    hook = model.model.norm.register_forward_hook(keep)
     logp, hidden = token_logprobs(model, rollout, **kw)
     hook.remove()
     g = torch.Generator().manual_seed(2)  # fixed random weights, so no gradient entry is special
-    loss = (logp * torch.randn(logp.shape, generator=g)).sum() + (hidden * torch.randn(hidden.shape, generator=g)).sum()
+    loss = ((logp * torch.randn(logp.shape, generator=g)).sum()
+            + (hidden * torch.randn(hidden.shape, generator=g)).sum())
     loss.backward()
     out = {name: p.grad.clone() for name, p in model.named_parameters()}
     out["final hidden states"] = seen["h"].grad
@@ -93,7 +95,8 @@ def test_chunked_logprobs_and_gradients_equal_whole(model, rollout, kw):
             torch.testing.assert_close(g[name], g_whole[name], atol=1e-5, rtol=1e-5, msg=name)
     # the tied lm_head / embedding weight (named once, as the embedding) and the hidden states do
     # get gradients, so the comparisons above compare something
-    assert g_whole["model.embed_tokens.weight"].abs().sum() > 0 and g_whole["final hidden states"].abs().sum() > 0
+    assert g_whole["model.embed_tokens.weight"].abs().sum() > 0
+    assert g_whole["final hidden states"].abs().sum() > 0
 
 
 @pytest.mark.parametrize("chunk", [None, 0, 4])
