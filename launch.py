@@ -236,6 +236,21 @@ def load_task(args, codec, max_seq_len):
     return ToyTask(args.eval_prompts)
 
 
+def reference_of(args, state, changed):
+    """Where pi_ref is: {"dir": relative to out_dir (a toy run's sft/) or absolute (--init_from),
+    "sha256": its checksum once RL has started}. On --resume it is the saved run's, unless
+    --init_from names where an RL-only run's reference moved to."""
+    if not state:
+        return {"dir": os.path.abspath(args.init_from) if args.init_from else "sft"}
+    ref = dict(state["ref"])
+    if "init_from" in changed:
+        if state["stage"] != "rl" or not state["args"]["init_from"]:
+            raise ValueError("--resume --init_from names where the reference of an RL-only run moved; "
+                             "this run's reference is its own sft/")
+        ref["dir"] = os.path.abspath(args.init_from)
+    return ref
+
+
 def load_reference(args, ref, device):
     """pi_ref, frozen; on cuda held in bf16 (it is never trained). Refused if it changed."""
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32

@@ -34,20 +34,10 @@ In a training script, the reference's log-probs are computed once and reused:
 """
 import torch
 
-from sample import Rollout, left_pad, response_mask, token_logprobs
+from sample import rollout_of, token_logprobs
 from task import toy_derivations
 
 METRICS = ("paths_mass", "paths_effective", "paths_top_share", "paths_kl_ref", "paths_count")
-
-
-def rollout_of(prompts, responses, pad_id, eos_id, device):
-    """A Rollout to teacher-force given responses: token-id lists, prompts left-padded, responses
-    (each ending in EOS) right-padded. Its sampler log-probs are zeros: nothing was sampled."""
-    prompt_ids, prompt_mask = left_pad(prompts, pad_id, device)
-    N = max(map(len, responses))
-    ids = torch.tensor([r + [pad_id] * (N - len(r)) for r in responses], device=device)  # (B, N)
-    return Rollout(prompt_ids, prompt_mask, ids, response_mask(ids, eos_id),
-                   torch.zeros(ids.shape, device=device))
 
 
 @torch.inference_mode()

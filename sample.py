@@ -96,6 +96,16 @@ def left_pad(prompts, pad_id, device):
     return ids, mask
 
 
+def rollout_of(prompts, responses, pad_id, eos_id, device):
+    """A Rollout to teacher-force given responses: token-id lists, prompts left-padded, responses
+    (each ending in EOS) right-padded. Its sampler log-probs are zeros: nothing was sampled."""
+    prompt_ids, prompt_mask = left_pad(prompts, pad_id, device)
+    N = max(map(len, responses))
+    ids = torch.tensor([r + [pad_id] * (N - len(r)) for r in responses], device=device)  # (B, N)
+    return Rollout(prompt_ids, prompt_mask, ids, response_mask(ids, eos_id),
+                   torch.zeros(ids.shape, device=device))
+
+
 def generate(model, prompts, max_new_tokens, *, temperature=1.0, top_k=0, top_p=1.0, eos_id=None,
              pad_id=0, generator=None):
     """Sample up to max_new_tokens for each prompt (a list of token-id lists) -> Rollout.

@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from model import ModelConfig, Transformer
-from paths import path_logprobs, path_metrics, rollout_of
+from paths import path_logprobs, path_metrics
 from reward import math_reward
-from sample import generate, token_logprobs
+from sample import generate, rollout_of, token_logprobs
 from task import EOS, PAD, TOY_MODEL, ToyTask, toy_derivations, toy_solution, train_toy_tokenizer
 
 CPU = torch.device("cpu")

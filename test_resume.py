@@ -269,3 +269,14 @@ def test_sigkill_anywhere_then_resume_equals_an_uninterrupted_run(tmp_path):
     assert r.returncode == 0, r.stderr
     assert records(out) == records(whole)
     assert sorted(os.listdir(out)) == sorted(os.listdir(whole)) == ["ckpt", "metrics.jsonl", "sft"]
+
+
+def test_a_moved_reference_is_named_with_init_from(finished, tmp_path):
+    init, out = str(tmp_path / "init"), str(tmp_path / "rl")
+    shutil.copytree(os.path.join(finished, "sft"), init)
+    train.main(["--out_dir", out, "--init_from", init, *TINY[2:]])  # RL only: pi_ref is init/
+    shutil.move(init, str(tmp_path / "moved"))
+    error = fails(["--out_dir", out, "--resume", "--rl_steps", "5"])
+    assert error == f"error: the reference model {init} is missing: if it moved, give its place with --init_from"
+    train.main(["--out_dir", out, "--resume", "--rl_steps", "5", "--init_from", str(tmp_path / "moved")])
+    assert records(out)[-1]["step"] == 5

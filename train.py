@@ -10,18 +10,18 @@ Train a language model with FlowRL (or the GRPO baseline) on math problems.
     python train.py --init_from ~/Qwen2.5-0.5B-Instruct --data gsm8k.jsonl --device cuda --lr 1e-6 \\
         --prompt_template $'<|im_start|>user\\n{question}<|im_end|>\\n<|im_start|>assistant\\n'
 
-main() reads top-down: flags -> processes and device -> model, tokenizer, task (and, on --resume,
-the checkpoint) -> out_dir, touched only once all of that has passed its checks -> stage 1, SFT
-(toy task only: a small model learns from demonstrations whose order of additions is drawn
-uniformly, so RL starts from a diverse, imperfect policy) -> stage 2, RL, where one step is
+main() reads top-down: flags, processes and device, then the model, tokenizer and task (and the
+checkpoint on --resume), all checked before out_dir is touched; stage 1, SFT (toy task only: a
+small model imitates demonstrations whose order of additions is uniform, so RL starts from a
+diverse, imperfect policy); stage 2, RL, one step being
 
     rollout, texts, rewards = sample_step(...)   prompts_per_step prompts x group_size responses
-    metrics = rl_update(...)                     pi_old and pi_ref, then the loss, mini_batches
-                                                 optimizer steps: the one place FlowRL meets the loop
+    metrics = rl_update(...)                     pi_old, pi_ref, then the loss (the one place
+                                                 FlowRL meets the loop), mini_batches optimizer steps
     evaluate(...), save_checkpoint(...)          every eval_interval steps
 
-Writes <out_dir>/metrics.jsonl, <out_dir>/sft (the SFT model, pi_ref) and <out_dir>/ckpt (the
-latest checkpoint, checkpoint.py). main() returns the trained model and log Z head.
+It writes <out_dir>/metrics.jsonl, <out_dir>/sft (the SFT model, pi_ref) and <out_dir>/ckpt (the
+latest checkpoint, checkpoint.py), and returns the trained model and log Z head.
 
 Where this follows the official FlowRL recipe and where it departs (toy scale):
 - as official: group size 8, beta 15, the capped importance weight, log Z not detached, AdamW
@@ -33,13 +33,11 @@ Where this follows the official FlowRL recipe and where it departs (toy scale):
   (sampler_logp_diff), a check that sampling and training see the same distribution.
 - evaluation samples 8 completions per prompt at temperature 1.0 (the paper: 16 at 0.6).
 
-Under torchrun each process (rank) samples a disjoint share of every step's prompts and
-DistributedDataParallel averages the gradients; each rank's loss is scaled so that the update is
-the single-process update on the union of the shares (the comment above rl_update's backward).
-Every response draws its samples from its own generator, seeded by (seed, step, its index in the
-step's whole batch), so the same responses come out on any number of processes (up to float
-rounding, which can flip a draw that lands on a boundary), and ranks never share a random stream.
-Rank 0 alone prints, evaluates and writes files.
+Under torchrun each rank samples a disjoint share of every step's prompts, each response from its
+own generator seeded by (seed, step, its index in the whole batch), so a run samples the same
+responses on any number of processes; DistributedDataParallel averages the gradients, and each
+rank's loss is scaled so that the update is that of the union (the comment in rl_update). Rank 0
+alone prints, evaluates and writes files.
 """
 import json
 import math
@@ -54,10 +52,11 @@ from safetensors import SafetensorError
 
 import checkpoint
 from flowrl import LogZHead, flowrl_loss, group_normalize, grpo_loss
-from launch import check_flags, load_model, load_reference, load_task, parse_args, resume_args, setup_processes
+from launch import (check_flags, load_model, load_reference, load_task, parse_args, reference_of, resume_args,
+                    setup_processes)
 from paths import path_logprobs, path_metrics
 from reward import math_reward
-from sample import Rollout, generate, left_pad, response_mask, token_logprobs
+from sample import generate, rollout_of, token_logprobs
 from task import ToyTask, toy_solution
 
 CLIP = 1.0          # grad-norm clip (official)
@@ -150,10 +149,7 @@ def sft_step(d, args, model, model_ddp, opt, codec, task, py_rng, step):
         group["lr"] = lr
     problems = [task.train_problem(py_rng) for _ in range(args.sft_batch)]
     responses = [codec.tok.encode(toy_solution(q, py_rng, args.sft_slip)).ids + [codec.eos_id] for q, _ in problems]
-    prompt_ids, prompt_mask = left_pad([codec.encode(q) for q, _ in problems], codec.pad_id, d.device)
-    N = max(map(len, responses))  # responses right-padded, a Rollout built on every rank
-    ids = torch.tensor([r + [codec.pad_id] * (N - len(r)) for r in responses], device=d.device)  # (B, N)
-    batch = Rollout(prompt_ids, prompt_mask, ids, response_mask(ids, codec.eos_id), torch.zeros(ids.shape, device=d.device))
+    batch = rollout_of([codec.encode(q) for q, _ in problems], responses, codec.pad_id, codec.eos_id, d.device)
     n_union = batch.response_mask.sum()  # completion tokens of the whole batch
     with d.amp():
         logp, _ = token_logprobs(model_ddp, batch[d.rank::d.world])  # this rank's rows
@@ -270,12 +266,7 @@ def main(argv=None):
         model, codec = load_model(args, ckpt or args.init_from, d.device)
         task = load_task(args, codec, model.config.max_seq_len)
         stage, start = (state["stage"], state["step"]) if state else ("rl" if args.init_from else "sft", 0)
-        ref = dict(state["ref"]) if state else {"dir": os.path.abspath(args.init_from) if args.init_from else "sft"}
-        if "init_from" in changed:  # on --resume: where the reference model of an RL run moved to
-            if stage != "rl" or not state["args"]["init_from"]:
-                raise ValueError("--resume --init_from names where the reference of an RL-only run moved; "
-                                 "this run's reference is its own sft/")
-            ref["dir"] = os.path.abspath(args.init_from)
+        ref = reference_of(args, state, changed)
         ref_model = load_reference(args, ref, d.device) if stage == "rl" else None
         # the policy as trained: under torchrun wrapped in DDP, whose backward averages the gradients over
         # the ranks. Sampling, evaluation and the no-grad passes use the bare model: nothing to average.
