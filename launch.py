@@ -30,7 +30,8 @@ from model import ModelConfig, Transformer
 from sample import eos_ids
 from task import EOS, PAD, TOY_MODEL, FileTask, ToyTask, train_toy_tokenizer
 
-RESUMABLE = ("sft_steps", "rl_steps", "eval_interval", "device")  # may change on --resume
+# may change on --resume: the run's length, and how it runs (the same updates and samples)
+RESUMABLE = ("sft_steps", "rl_steps", "eval_interval", "device", "micro_batch", "grad_ckpt", "compile", "eval_batch")
 UNSET = object()  # the default of every flag in parse_args' second pass
 
 

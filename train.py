@@ -259,7 +259,7 @@ def main(argv=None):
         d = setup_processes(args.device)
         check_flags(args, d.world)
         if changed:
-            d.info(f"resuming {ckpt} with " + ", ".join(f"--{k} {v}" for k, v in changed.items()))
+            d.info(f"resuming {ckpt} with " + ", ".join(f"--{k} {v}" for k, v in sorted(changed.items())))
         # 3) model, tokenizer, task, reference: all loaded before out_dir is touched
         torch.manual_seed(args.seed)  # the toy model's initial weights, the same on every rank
         py_rng = random.Random(args.seed)  # problems and SFT demonstrations, the same on every rank
