@@ -229,7 +229,7 @@ def plot(results, out):
     import matplotlib.pyplot as plt
     runs = results["runs"]
     colors = {c: plt.cm.tab10(i) for i, c in enumerate(CONFIGS)}
-    k = next(iter(next(iter(runs.values())).values()))["evals"][0]["k"]
+    k = [run for seeds in runs.values() for run in seeds.values()][0]["evals"][0]["k"]  # the same in every run
     accuracy = f"accuracy ({k} samples per prompt, T = 1)"
 
     # accuracy against RL step: mean and min-to-max over seeds; (c) beside (a) and (b)
@@ -319,7 +319,7 @@ def parse_args(argv):
     p.add_argument("--sft_steps", type=int, default=600)
     p.add_argument("--rl_steps", type=int, default=100)
     p.add_argument("--eval_interval", type=int, default=10, help="RL steps between evaluations")
-    p.add_argument("--jobs", type=int, default=2, help="RL runs at a time (each gets cores / jobs threads)")
+    p.add_argument("--jobs", type=int, default=2, help="RL runs at a time; every run gets cores / jobs threads")
     p.add_argument("--quick", action="store_true", help="the flags " + " ".join(QUICK) + " first")
     p.add_argument("--runs_dir", default=os.path.join("out", "study"), help="the train.py runs")
     p.add_argument("--results", default="results", help="results.json and the figures")
@@ -345,16 +345,19 @@ def main():
             return plot(json.load(f), args.results)
 
     cores = os.cpu_count() or 1
+    # cores / jobs threads for the SFT run too: on a machine shared with other work, two threads
+    # that wait on each other ran slower than one
+    threads = max(1, cores // args.jobs)
     t0 = time.time()
     sft_dir = os.path.join(args.runs_dir, "sft")
-    train(sft_dir, ["--sft_steps", str(args.sft_steps), "--rl_steps", "0", *train_flags], cores)
+    train(sft_dir, ["--sft_steps", str(args.sft_steps), "--rl_steps", "0", *train_flags], threads)
     flags = ["--init_from", os.path.join(sft_dir, "sft"), "--rl_steps", str(args.rl_steps),
              "--eval_interval", str(args.eval_interval), *train_flags]
     run_dir = lambda c, s: os.path.join(args.runs_dir, f"{c}_seed{s}")  # noqa: E731
     pool = ThreadPoolExecutor(args.jobs)
     try:
-        list(pool.map(lambda job: train(run_dir(*job), [*CONFIGS[job[0]], "--seed", str(job[1]), *flags],
-                                        max(1, cores // args.jobs)), job_queue(args.configs, args.seeds)))
+        list(pool.map(lambda job: train(run_dir(*job), [*CONFIGS[job[0]], "--seed", str(job[1]), *flags], threads),
+                      job_queue(args.configs, args.seeds)))
     finally:  # a failed run (or Ctrl-C) empties the queue; the runs under way end first
         pool.shutdown(cancel_futures=True)
     runs = {c: {str(s): read_run(run_dir(c, s)) for s in args.seeds} for c in args.configs}
