@@ -2,7 +2,7 @@
 When does FlowRL match the distribution over correct paths? RL runs on the toy task from one
 shared SFT model, for several configurations x seeds, summarised with standard errors.
 
-    python study.py                       # SFT, then 9 configurations x 3 seeds: about 55 min on 2 cores
+    python study.py                       # SFT, then 9 configurations x 3 seeds: about 55 min
     python study.py --quick               # a small version (QUICK), to check that it all runs
     python study.py --configs flowrl,grpo --seeds 0,1,2,3,4,5,6,7      # a subset, more seeds
     python study.py --plot_only           # redraw the figures from results/results.json
@@ -21,19 +21,16 @@ The questions, and the configurations (CONFIGS) that answer them:
    cores / jobs threads each. The queue holds (a) and (b) first, seed by seed, then (c): runs
    stopped early have answered the first questions. Every run is evaluated on the same held-out
    problems; the seed changes the RL prompts and samples.
-3. results/results.json: every evaluation of every run (paths.py's exact path metrics included);
-   per configuration the final-step mean, sample std and n over seeds, and FlowRL's |delta|
-   (delta_abs) averaged over each run's last LAST steps; each configuration minus grpo, and the
-   variants minus flowrl, with standard errors sqrt(s_a^2 / n_a + s_b^2 / n_b) over independent
-   seeds; the comparison at equal accuracy (EQUAL_ACCURACY); the machine, command, wall clock.
-4. Figures: accuracy.png (accuracy against RL step), tradeoff.png (paths_effective and
-   paths_kl_ref against accuracy, every evaluation of every run), paths.png (pi(y|x) of every
-   correct derivation of one held-out prompt under pi_ref, FlowRL and GRPO: the paper's Figure 1
-   on the language model) and distribution.png (the distribution-matching toy of flowrl.py).
+3. results/results.json: every evaluation of every run; per configuration the final-step mean,
+   sample std and n over seeds (summarize); the differences against grpo and flowrl with their
+   standard errors; the comparison at equal accuracy (EQUAL_ACCURACY); the machine, command and
+   wall clock. Figures: accuracy.png, tradeoff.png (paths_effective and paths_kl_ref against
+   accuracy), paths.png (pi(y|x) of every correct derivation of one held-out prompt under pi_ref,
+   FlowRL and GRPO: the paper's Figure 1 on the language model) and distribution.png (flowrl.py's toy).
 
 Budget of the defaults: one 100-step RL run (eval every 25 steps) took 177 s alone with one
 thread (113 s of CPU: the 2-core machine was shared, load average 5.5); evaluations every 10
-steps add 6 x 7 s. 27 runs x 220 s / 2 at a time + the SFT run (205 s) = about 53 min.
+steps add 6 x 7 s. 27 runs x 220 s / 2 at a time + the SFT run (205 s) = 3175 s, about 55 min.
 Needs matplotlib (requirements-dev.txt) for the figures; train.py itself does not.
 """
 import argparse
@@ -132,8 +129,9 @@ def comparisons(configs):
 
 
 def summarize(runs):
-    """{config: {seed: run}} -> (final, differences): the final-step mean, sample std and n per
-    configuration and metric; and each pair of comparisons(), a minus b, with its standard error."""
+    """{config: {seed: run}} -> (final, differences): per configuration, the mean, sample std and
+    n over seeds of METRICS at the final step and of |delta| over the last LAST steps (FlowRL);
+    and for each pair of comparisons(), a minus b with its standard error."""
     values = {c: final_values(seeds) for c, seeds in runs.items()}
     final = {c: {m: dict(zip(("mean", "std"), mean_std(xs)), n=len(xs)) for m, xs in v.items()}
              for c, v in values.items()}
@@ -227,6 +225,12 @@ def plot(results, out):
     import matplotlib
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
+
+    def save(fig, name):
+        fig.tight_layout()
+        fig.savefig(os.path.join(out, name), dpi=120)
+        plt.close(fig)
+
     runs = results["runs"]
     colors = {c: plt.cm.tab10(i) for i, c in enumerate(CONFIGS)}
     k = [run for seeds in runs.values() for run in seeds.values()][0]["evals"][0]["k"]  # the same in every run
@@ -248,9 +252,7 @@ def plot(results, out):
         ax.set_ylabel(accuracy)
         ax.set_title("from one SFT checkpoint (band: min to max over seeds)", fontsize=9)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "accuracy.png"), dpi=120)
-    plt.close(fig)
+    save(fig, "accuracy.png")
 
     # every evaluation of every run: paths kept, and distance to q_ref, against accuracy
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
@@ -258,16 +260,14 @@ def plot(results, out):
                   paths_kl_ref="KL(q || q_ref) over the correct paths")
     for ax, (m, label) in zip(axes, labels.items()):
         for c in runs:
-            for k, run in enumerate(runs[c].values()):
+            for i, run in enumerate(runs[c].values()):
                 ax.plot([e["accuracy"] for e in run["evals"]], [e[m] for e in run["evals"]], color=colors[c],
-                        marker="o", ms=3, lw=0.6, alpha=0.8, label=c if k == 0 else None)
+                        marker="o", ms=3, lw=0.6, alpha=0.8, label=c if i == 0 else None)
         ax.set_xlabel(accuracy)
         ax.set_ylabel(label)
         ax.set_title("every evaluation of every run (lines join a run's steps)", fontsize=9)
     axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "tradeoff.png"), dpi=120)
-    plt.close(fig)
+    save(fig, "tradeoff.png")
 
     # one prompt's correct derivations: pi_ref, FlowRL and GRPO after RL
     p = results["paths_figure"]
@@ -275,9 +275,9 @@ def plot(results, out):
     order = sorted(range(len(p["derivations"])), key=lambda i: -p["probability"]["pi_ref"][i])
     fig, ax = plt.subplots(figsize=(12, 4.5))
     w = 0.8 / len(shown)
-    for k, name in enumerate(shown):
+    for j, name in enumerate(shown):
         probs = [p["probability"][name][i] for i in order]
-        ax.bar([i + (k - (len(shown) - 1) / 2) * w for i in range(len(order))], probs, w,
+        ax.bar([i + (j - (len(shown) - 1) / 2) * w for i in range(len(order))], probs, w,
                color="tab:gray" if name == "pi_ref" else colors[name],
                label=f"{name}: sum {sum(probs):.2g}")
     ax.set_xticks(range(len(order)))
@@ -286,16 +286,14 @@ def plot(results, out):
     ax.set_title(f"every correct derivation of the held-out prompt {p['question']} = {p['answer']}, "
                  f"sorted by pi_ref; after RL: the final checkpoint of seed {p['seed']}", fontsize=9)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "paths.png"), dpi=120)
-    plt.close(fig)
+    save(fig, "paths.png")
 
     d = results["distribution"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     x, w = d["answers"], 0.27
     left.bar([i - w for i in x], d["target"], w, color="tab:gray", label="target p* = pi_ref e^(beta r) / Z")
-    for k, a in enumerate(("flowrl", "grpo")):
-        left.bar([i + k * w for i in x], d[a], w, color=colors[a], label=f"{a}: KL(policy || p*) = {d['kl_' + a]:.2g}")
+    for j, a in enumerate(("flowrl", "grpo")):
+        left.bar([i + j * w for i in x], d[a], w, color=colors[a], label=f"{a}: KL(policy || p*) = {d['kl_' + a]:.2g}")
         right.semilogy(range(1, len(d["kl_curve_" + a]) + 1), d["kl_curve_" + a], color=colors[a], label=a)
     left.set_xticks(x)
     left.set_xlabel("answer (a one-token response)")
@@ -306,9 +304,7 @@ def plot(results, out):
     right.set_ylabel("KL(policy || p*)")
     right.set_title("distance to the reward distribution")
     right.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "distribution.png"), dpi=120)
-    plt.close(fig)
+    save(fig, "distribution.png")
 
 
 def parse_args(argv):
@@ -382,9 +378,6 @@ def main():
         print(f"wrote {path} and the figures ({results['wall_clock_s']} s)")
     except ImportError:
         print(f"wrote {path}; the figures need matplotlib: pip install matplotlib, then python study.py --plot_only")
-    for c in final:
-        print(f"{c:17s} " + "  ".join(f"{m} {final[c][m]['mean']:.3f} +- {final[c][m]['std']:.3f}"
-                                      for m in ("accuracy", "paths_effective", "paths_kl_ref", "delta_abs") if m in final[c]))
     for pair, d in differences.items():
         print(f"{pair:26s} " + "  ".join(f"{m} {d[m]['difference']:+.3f} ({d[m]['stderr']:.3f})"
                                          for m in ("accuracy", "paths_effective", "paths_kl_ref") if m in d))
