@@ -23,14 +23,17 @@ The questions, and the configurations (CONFIGS) that answer them:
    problems; the seed changes the RL prompts and samples.
 3. results/results.json: every evaluation of every run; per configuration the final-step mean,
    sample std and n over seeds (summarize); the differences against grpo and flowrl with their
-   standard errors; the comparison at equal accuracy (EQUAL_ACCURACY); the machine, command and
+   standard errors; the comparison at equal accuracy (EQUAL_ACCURACY: a run's paths_effective and
+   paths_kl_ref where its accuracy first reaches each of 4 levels between the SFT accuracy and the
+   highest one every run of the pair reaches, linear between evaluations); the machine, command and
    wall clock. Figures: accuracy.png, tradeoff.png (paths_effective and paths_kl_ref against
    accuracy), paths.png (pi(y|x) of every correct derivation of one held-out prompt under pi_ref,
    FlowRL and GRPO: the paper's Figure 1 on the language model) and distribution.png (flowrl.py's toy).
 
-Budget of the defaults: one 100-step RL run (eval every 25 steps) took 177 s alone with one
-thread (113 s of CPU: the 2-core machine was shared, load average 5.5); evaluations every 10
-steps add 6 x 7 s. 27 runs x 220 s / 2 at a time + the SFT run (205 s) = 3175 s, about 55 min.
+Budget of the defaults: one 100-step RL run evaluated every 10 steps took 151 s alone with one
+thread (136 s of CPU; load average 4.8 on the shared 2-core machine): 93 s of RL steps, about
+4.5 s per evaluation, the rest start-up. At 150 steps a run takes 140 + 16 x 4.5 + 8 = 220 s;
+27 runs x 220 s / 2 at a time + the SFT run (205 s) = 3175 s, about 55 min.
 Needs matplotlib (requirements-dev.txt) for the figures; train.py itself does not.
 """
 import argparse
@@ -67,12 +70,14 @@ EQUAL_ACCURACY = (  # written into results.json beside the numbers
     "reaches a, linear between the evaluation before that crossing and the one at it. The levels are a_0 + "
     f"(a_top - a_0) k / {LEVELS}, k = 1..{LEVELS}: a_0 the SFT accuracy, a_top the smallest highest accuracy "
     "over all runs of the two configurations, so every run reaches every level. Per level, and for each run's "
-    "mean over the levels: mean and standard error over seeds, and the difference with its standard error.")
+    "mean over the levels: mean and standard error over seeds, and the difference with its standard error. "
+    "Accuracy is itself measured with noise (64 prompts x 8 samples by default: a standard error of about 0.02), "
+    "so a run can first reach a level early by chance.")
 MAX_BARS = 24  # paths.png: a held-out prompt with this many correct derivations, or the nearest number
 SET_BY_STUDY = ("--algo", "--seed", "--out_dir", "--init_from", "--resume", "--overwrite",
                 "--beta", "--logp_norm", "--logz_dropout", "--detach_log_z", "--kl_coef")
-QUICK = ["--seeds", "0,1", "--sft_steps", "150", "--rl_steps", "10", "--eval_interval", "5",  # minutes, not
-         "--eval_prompts", "16", "--prompts_per_step", "8"]                                  # an hour
+QUICK = ["--seeds", "0,1", "--sft_steps", "150", "--rl_steps", "10", "--eval_interval", "5",
+         "--eval_prompts", "16", "--prompts_per_step", "8"]  # --quick puts these first: minutes, not an hour
 
 
 def train(out_dir, flags, threads):
@@ -313,7 +318,7 @@ def parse_args(argv):
     p.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated, of: {', '.join(CONFIGS)}")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated RL seeds, for every configuration")
     p.add_argument("--sft_steps", type=int, default=600)
-    p.add_argument("--rl_steps", type=int, default=100)
+    p.add_argument("--rl_steps", type=int, default=150, help="RL steps per run: the path metrics still move after accuracy levels off")
     p.add_argument("--eval_interval", type=int, default=10, help="RL steps between evaluations")
     p.add_argument("--jobs", type=int, default=2, help="RL runs at a time; every run gets cores / jobs threads")
     p.add_argument("--quick", action="store_true", help="the flags " + " ".join(QUICK) + " first")

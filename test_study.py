@@ -107,7 +107,7 @@ def test_tiny_study_writes_results_and_figures(tmp_path):
     pytest.importorskip("matplotlib")
     res, runs_dir, configs = tmp_path / "results", tmp_path / "runs", ("grpo", "flowrl_sum_beta1")
     r = subprocess.run([sys.executable, os.path.join(HERE, "study.py"), "--configs", ",".join(configs),
-                        "--seeds", "0,1", "--sft_steps", "4", "--rl_steps", "2", "--eval_interval", "1", "--jobs", "1",
+                        "--seeds", "0,1", "--sft_steps", "4", "--rl_steps", "2", "--eval_interval", "1", "--jobs", "2",
                         "--runs_dir", str(runs_dir), "--results", str(res),
                         "--eval_prompts", "2", "--eval_samples", "2", "--max_new_tokens", "24",
                         "--prompts_per_step", "2", "--group_size", "2"],  # unknown to study.py: go to train.py
