@@ -1,21 +1,39 @@
 """
-FlowRL against GRPO on the toy task: RL from one shared SFT checkpoint, several seeds, and the
-distribution-matching toy of flowrl.py, drawn as figures.
+When does FlowRL match the distribution over correct paths? RL runs on the toy task from one
+shared SFT model, for several configurations x seeds, summarised with standard errors.
 
-    python study.py                                  # the README's results: SFT, then 2 x 5 RL runs
-    python study.py --seeds 0,1,2 --rl_steps 50      # fewer or shorter runs
-    python study.py --plot_only                      # redraw the figures from results/results.json
-    python study.py --seeds 0,1 --eval_prompts 8     # flags study.py does not know go to train.py
+    python study.py                       # SFT, then 9 configurations x 3 seeds: about 55 min
+    python study.py --quick               # a small version (QUICK), to check that it all runs
+    python study.py --configs flowrl,grpo --seeds 0,1,2,3,4,5,6,7      # a subset, more seeds
+    python study.py --plot_only           # redraw the figures from results/results.json
+    python study.py --eval_prompts 128    # flags study.py does not know go to train.py
 
-1. `train.py --rl_steps 0` trains the SFT model once (out/study/sft/sft); it is the starting point
-   and pi_ref of every RL run, so the algorithms differ in the RL stage only.
-2. `train.py --init_from <that> --algo {flowrl,grpo} --seed s` for each seed, `--jobs` at a time.
-   The seed changes the RL prompts and samples; the held-out evaluation (64 prompts x 8 samples)
-   is the same set of problems in every run.
-3. results/results.json: every run's evaluations, the final-step mean and standard deviation over
-   seeds, the machine and the wall-clock time; results/*.png: accuracy and distinct correct
-   completions against RL step (mean and the range over seeds), and the distribution figure.
+The questions, and the configurations (CONFIGS) that answer them:
+(a) At equal accuracy, does FlowRL keep more correct paths (paths_effective), or stay closer to
+    pi_ref's distribution over them (paths_kl_ref), than GRPO?   flowrl, grpo
+(b) Where does FlowRL reach its fixed point (|delta| near 0, q near q_ref)? beta 15, 3, 1; token
+    means against sequence sums in delta.   flowrl_beta3, flowrl_beta1, flowrl_sum, flowrl_sum_beta1
+(c) Which suspects move the accuracy gap to GRPO?   flowrl_nodropout, flowrl_detach, grpo_kl
 
+1. `train.py --rl_steps 0` trains the SFT model once (<runs_dir>/sft/sft): the start and pi_ref
+   of every RL run, so the configurations differ in the RL stage only.
+2. `train.py --init_from <that> <the configuration's flags> --seed s`, --jobs runs at a time with
+   cores / jobs threads each. The queue holds (a) and (b) first, seed by seed, then (c): runs
+   stopped early have answered the first questions. Every run is evaluated on the same held-out
+   problems; the seed changes the RL prompts and samples.
+3. results/results.json: every evaluation of every run; per configuration the final-step mean,
+   sample std and n over seeds (summarize); the differences against grpo and flowrl with their
+   standard errors; the comparison at equal accuracy (EQUAL_ACCURACY: a run's paths_effective and
+   paths_kl_ref where its accuracy first reaches each of 4 levels between the SFT accuracy and the
+   highest one every run of the pair reaches, linear between evaluations); the machine, command and
+   wall clock. Figures: accuracy.png, tradeoff.png (paths_effective and paths_kl_ref against
+   accuracy), paths.png (pi(y|x) of every correct derivation of one held-out prompt under pi_ref,
+   FlowRL and GRPO: the paper's Figure 1 on the language model) and distribution.png (flowrl.py's toy).
+
+Budget of the defaults: one 100-step RL run evaluated every 10 steps took 151 s alone with one
+thread (136 s of CPU; load average 4.8 on the shared 2-core machine): 93 s of RL steps, about
+4.5 s per evaluation, the rest start-up. At 150 steps a run takes 140 + 16 x 4.5 + 8 = 220 s;
+27 runs x 220 s / 2 at a time + the SFT run (205 s) = 3175 s, about 55 min.
 Needs matplotlib (requirements-dev.txt) for the figures; train.py itself does not.
 """
 import argparse
@@ -30,12 +48,40 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ALGOS = ("flowrl", "grpo")
-METRICS = ("accuracy", "pass_at_k", "distinct_correct", "greedy_accuracy")
+CONFIGS = {  # name -> train.py flags; (a) and (b) first, then (c)
+    "flowrl": ["--algo", "flowrl"],  # official defaults: beta 15, token means
+    "grpo": ["--algo", "grpo"],
+    "flowrl_beta3": ["--algo", "flowrl", "--beta", "3"],
+    "flowrl_beta1": ["--algo", "flowrl", "--beta", "1"],
+    "flowrl_sum": ["--algo", "flowrl", "--logp_norm", "sum"],
+    "flowrl_sum_beta1": ["--algo", "flowrl", "--logp_norm", "sum", "--beta", "1"],
+    "flowrl_nodropout": ["--algo", "flowrl", "--logz_dropout", "0"],
+    "flowrl_detach": ["--algo", "flowrl", "--detach_log_z"],
+    "grpo_kl": ["--algo", "grpo", "--kl_coef", "0.001"],
+}
+LATER = ("flowrl_nodropout", "flowrl_detach", "grpo_kl")  # question (c): queued after (a) and (b)
+METRICS = ("accuracy", "pass_at_k", "distinct_correct", "greedy_accuracy",
+           "paths_mass", "paths_effective", "paths_top_share", "paths_kl_ref")
+LAST = 10  # RL steps over which delta_abs is averaged
+LEVELS = 4  # accuracy levels of the equal-accuracy comparison
+EQUAL_ACCURACY = (  # written into results.json beside the numbers
+    "A configuration may keep more paths only because it moved less, so paths_effective and paths_kl_ref are "
+    "also compared where runs are equally accurate. For one run, y(a) is the metric when its accuracy first "
+    "reaches a, linear between the evaluation before that crossing and the one at it. The levels are a_0 + "
+    f"(a_top - a_0) k / {LEVELS}, k = 1..{LEVELS}: a_0 the SFT accuracy, a_top the smallest highest accuracy "
+    "over all runs of the two configurations, so every run reaches every level. Per level, and for each run's "
+    "mean over the levels: mean and standard error over seeds, and the difference with its standard error. "
+    "Accuracy is itself measured with noise (64 prompts x 8 samples by default: a standard error of about 0.02), "
+    "so a run can first reach a level early by chance.")
+MAX_BARS = 24  # paths.png: a held-out prompt with this many correct derivations, or the nearest number
+SET_BY_STUDY = ("--algo", "--seed", "--out_dir", "--init_from", "--resume", "--overwrite",
+                "--beta", "--logp_norm", "--logz_dropout", "--detach_log_z", "--kl_coef")
+QUICK = ["--seeds", "0,1", "--sft_steps", "150", "--rl_steps", "10", "--eval_interval", "5",
+         "--eval_prompts", "16", "--prompts_per_step", "8"]  # --quick puts these first: minutes, not an hour
 
 
 def train(out_dir, flags, threads):
-    """One train.py run; its output goes to out_dir/log.txt. Returns the wall-clock seconds."""
+    """One train.py run; its output goes to out_dir/log.txt."""
     os.makedirs(out_dir, exist_ok=True)
     t0 = time.time()
     with open(os.path.join(out_dir, "log.txt"), "w") as log:
@@ -44,14 +90,21 @@ def train(out_dir, flags, threads):
     if r.returncode != 0:
         sys.exit(f"error: train.py failed in {out_dir}; see {os.path.join(out_dir, 'log.txt')}")
     print(f"done: {out_dir} ({time.time() - t0:.0f} s)", flush=True)
-    return time.time() - t0
 
 
-def evals(out_dir):
-    """The evaluation records of one RL run, in step order."""
+def job_queue(configs, seeds):
+    """(config, seed) in the order they run: (a) and (b) seed by seed, then (c) seed by seed."""
+    return [(c, s) for later in (False, True) for s in seeds for c in configs if (c in LATER) == later]
+
+
+def read_run(out_dir):
+    """One RL run: its evaluation rows in step order, and its |delta| (FlowRL's delta_abs)
+    averaged over the last LAST steps (None for GRPO)."""
     with open(os.path.join(out_dir, "metrics.jsonl")) as f:
-        return [{k: r[k] for k in ("step", *METRICS)} for r in map(json.loads, f)
-                if r["phase"] == "eval" and r["stage"] == "rl"]
+        rows = [r for r in map(json.loads, f) if r["stage"] == "rl"]
+    deltas = [r["delta_abs"] for r in rows if r["phase"] == "train" and "delta_abs" in r][-LAST:]
+    return dict(evals=[r for r in rows if r["phase"] == "eval"],
+                delta_abs=sum(deltas) / len(deltas) if deltas else None)
 
 
 def mean_std(xs):
@@ -60,27 +113,108 @@ def mean_std(xs):
     return m, (math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0)
 
 
+def final_values(seeds):
+    """{seed: run} -> {metric: [final-step value per seed]}, delta_abs included where logged."""
+    values = {m: [run["evals"][-1][m] for run in seeds.values()] for m in METRICS}
+    if all(run["delta_abs"] is not None for run in seeds.values()):
+        values["delta_abs"] = [run["delta_abs"] for run in seeds.values()]
+    return values
+
+
+def difference(xa, xb):
+    """mean(xa) - mean(xb) and its standard error sqrt(s_a^2 / n_a + s_b^2 / n_b): the seeds of
+    two configurations are independent."""
+    (ma, sa), (mb, sb) = mean_std(xa), mean_std(xb)
+    return dict(difference=ma - mb, stderr=math.sqrt(sa ** 2 / len(xa) + sb ** 2 / len(xb)))
+
+
+def comparisons(configs):
+    """(config, baseline) pairs: every configuration against grpo, the variants also against flowrl."""
+    return [(a, b) for b in ("grpo", "flowrl") if b in configs for a in configs if a not in (b, "grpo")]
+
+
 def summarize(runs):
-    """{algo: {seed: evals}} -> final-step mean and std per algorithm and metric, and the
-    difference FlowRL - GRPO with its standard error (independent seeds)."""
-    final = {a: {m: dict(zip(("mean", "std"), mean_std([r[-1][m] for r in runs[a].values()]))) for m in METRICS}
-             for a in runs}
-    diff = {}
-    for m in METRICS:
-        (ma, sa), (mb, sb) = [(final[a][m]["mean"], final[a][m]["std"]) for a in ALGOS]
-        se = math.sqrt(sa ** 2 / len(runs["flowrl"]) + sb ** 2 / len(runs["grpo"]))
-        diff[m] = dict(flowrl_minus_grpo=ma - mb, stderr=se)
-    return final, diff
+    """{config: {seed: run}} -> (final, differences): per configuration, the mean, sample std and
+    n over seeds of METRICS at the final step and of |delta| over the last LAST steps (FlowRL);
+    and for each pair of comparisons(), a minus b with its standard error."""
+    values = {c: final_values(seeds) for c, seeds in runs.items()}
+    final = {c: {m: dict(zip(("mean", "std"), mean_std(xs)), n=len(xs)) for m, xs in v.items()}
+             for c, v in values.items()}
+    differences = {f"{a} - {b}": {m: difference(values[a][m], values[b][m]) for m in values[a] if m in values[b]}
+                   for a, b in comparisons(runs)}
+    return final, differences
+
+
+def at_accuracy(evals, metric, level):
+    """The metric when the run's accuracy first reaches level: linear between the evaluation
+    before the crossing and the one at it (the first one, if that is already there)."""
+    for i, e in enumerate(evals):
+        if e["accuracy"] >= level:
+            if i == 0:
+                return e[metric]
+            before = evals[i - 1]
+            t = (level - before["accuracy"]) / (e["accuracy"] - before["accuracy"])  # in (0, 1]
+            return before[metric] + t * (e[metric] - before[metric])
+    raise ValueError(f"the run never reaches accuracy {level}")
+
+
+def equal_accuracy(runs, a, b, metrics=("paths_effective", "paths_kl_ref")):
+    """The metrics of configurations a and b at the same accuracy levels (module docstring). Per
+    level, and for each run's mean over the levels: the mean and standard error over seeds of
+    each configuration, and a - b with its standard error."""
+    pair = {c: list(runs[c].values()) for c in (a, b)}
+    start = max(run["evals"][0]["accuracy"] for c in pair for run in pair[c])
+    top = min(max(e["accuracy"] for e in run["evals"]) for c in pair for run in pair[c])
+    # (1 - f) a_0 + f a_top: the last level is a_top exactly, which its run does reach
+    levels = [(1 - k / LEVELS) * start + k / LEVELS * top for k in range(1, LEVELS + 1)] if top > start else []
+
+    def row(level, xs):  # xs: {config: one value per seed}
+        means = {c: mean_std(v) for c, v in xs.items()}
+        return {"level": level, **{c: dict(mean=m, stderr=s / math.sqrt(len(xs[c]))) for c, (m, s) in means.items()},
+                **difference(xs[a], xs[b])}
+
+    out = dict(levels=levels)
+    for m in metrics:
+        y = {c: [[at_accuracy(run["evals"], m, x) for x in levels] for run in pair[c]] for c in pair}  # (seeds, levels)
+        out[m] = [row(x, {c: [ys[i] for ys in y[c]] for c in pair}) for i, x in enumerate(levels)]
+        if levels:
+            out[m].append(row("mean", {c: [sum(ys) / len(ys) for ys in y[c]] for c in pair}))
+    return out
+
+
+def path_probabilities(runs_dir, configs, seed):
+    """pi(y|x) of every correct derivation y of one held-out prompt x, under pi_ref (the SFT
+    model) and the final checkpoint of each configuration's run with this seed. x is the first
+    held-out prompt with MAX_BARS derivations, or the nearest number (24: every order of 4
+    different numbers, a figure that reads; 120 bars would not)."""
+    import torch
+    from checkpoint import load_tokenizer, read_json
+    from model import Transformer
+    from paths import path_logprobs
+    from task import PAD, ToyTask, toy_derivations
+    args = read_json(os.path.join(runs_dir, f"{configs[0]}_seed{seed}", "ckpt", "trainer_state.json"))["args"]
+    problems = ToyTask(args["eval_prompts"]).eval_set
+    x = min(problems, key=lambda p: abs(len(toy_derivations(p[0])) - MAX_BARS))  # the first of the nearest
+    models = {"pi_ref": os.path.join(runs_dir, "sft", "sft"),
+              **{c: os.path.join(runs_dir, f"{c}_seed{seed}", "ckpt") for c in configs}}
+    probability = {}
+    for name, path in models.items():
+        model, tok = Transformer.from_pretrained(path, torch.float32).eval(), load_tokenizer(path)
+        encode = lambda q: tok.encode(args["prompt_template"].replace("{question}", q)).ids  # noqa: E731
+        logp = path_logprobs(model, tok, [x], encode, model.config.eos_token_id, tok.token_to_id(PAD),
+                             torch.device("cpu"))  # [(|C(x)|,)]
+        probability[name] = logp[0].exp().tolist()
+    return dict(question=x[0], answer=x[1], seed=seed, derivations=toy_derivations(x[0]), probability=probability)
 
 
 def distribution():
     """The distribution-matching toy of flowrl.py, for each algorithm."""
     from flowrl import train_toy_distribution
-    d = {a: train_toy_distribution(a) for a in ALGOS}
+    d = {a: train_toy_distribution(a) for a in ("flowrl", "grpo")}
     return dict(answers=list(range(12)), target=d["flowrl"]["target"].tolist(),
                 reference=d["flowrl"]["reference"].tolist(), reward=d["flowrl"]["reward"].tolist(),
-                **{a: d[a]["policy"].tolist() for a in ALGOS}, **{f"kl_{a}": d[a]["kl"] for a in ALGOS},
-                **{f"kl_curve_{a}": d[a]["kl_curve"] for a in ALGOS},
+                **{a: d[a]["policy"].tolist() for a in d}, **{f"kl_{a}": d[a]["kl"] for a in d},
+                **{f"kl_curve_{a}": d[a]["kl_curve"] for a in d},
                 log_z=d["flowrl"]["log_z"], true_log_z=d["flowrl"]["true_log_z"])
 
 
@@ -96,90 +230,152 @@ def plot(results, out):
     import matplotlib
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
-    colors = dict(flowrl="tab:blue", grpo="tab:orange")
-    labels = dict(accuracy="accuracy (8 samples per prompt, T = 1)",
-                  distinct_correct="distinct correct completions per prompt (of 8)")
-    for metric, label in labels.items():
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for a in ALGOS:
-            runs = list(results["runs"][a].values())
-            steps = [e["step"] for e in runs[0]]
-            values = [[r[i][metric] for r in runs] for i in range(len(steps))]
-            mean = [sum(v) / len(v) for v in values]
-            ax.plot(steps, mean, color=colors[a], marker="o", label=f"{a} (mean of {len(runs)} seeds)")
-            ax.fill_between(steps, [min(v) for v in values], [max(v) for v in values], color=colors[a],
-                            alpha=0.2, label=f"{a} (min to max over seeds)")
-        ax.set_xlabel("RL step")
-        ax.set_ylabel(label)
-        ax.set_title(f"toy task, from one SFT checkpoint: {metric}")
-        ax.legend(fontsize=8)
+
+    def save(fig, name):
         fig.tight_layout()
-        fig.savefig(os.path.join(out, f"{metric}.png"), dpi=120)
+        fig.savefig(os.path.join(out, name), dpi=120)
         plt.close(fig)
+
+    runs = results["runs"]
+    colors = {c: plt.cm.tab10(i) for i, c in enumerate(CONFIGS)}
+    k = [run for seeds in runs.values() for run in seeds.values()][0]["evals"][0]["k"]  # the same in every run
+    accuracy = f"accuracy ({k} samples per prompt, T = 1)"
+
+    # accuracy against RL step: mean and min-to-max over seeds; (c) beside (a) and (b)
+    groups = [[c for c in runs if c not in LATER], [c for c in runs if c in LATER or c in ("flowrl", "grpo")]]
+    groups = [g for g in groups if g]
+    fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 4), squeeze=False)
+    for ax, group in zip(axes[0], groups):
+        for c in group:
+            seeds = [run["evals"] for run in runs[c].values()]
+            steps = [e["step"] for e in seeds[0]]
+            values = [[evals[i]["accuracy"] for evals in seeds] for i in range(len(steps))]
+            ax.plot(steps, [sum(v) / len(v) for v in values], color=colors[c], marker="o", ms=3,
+                    label=f"{c} (mean of {len(seeds)} seeds)")
+            ax.fill_between(steps, [min(v) for v in values], [max(v) for v in values], color=colors[c], alpha=0.15)
+        ax.set_xlabel("RL step")
+        ax.set_ylabel(accuracy)
+        ax.set_title("from one SFT checkpoint (band: min to max over seeds)", fontsize=9)
+        ax.legend(fontsize=7)
+    save(fig, "accuracy.png")
+
+    # every evaluation of every run: paths kept, and distance to q_ref, against accuracy
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    labels = dict(paths_effective="effective number of correct paths, exp H(q)",
+                  paths_kl_ref="KL(q || q_ref) over the correct paths")
+    for ax, (m, label) in zip(axes, labels.items()):
+        for c in runs:
+            for i, run in enumerate(runs[c].values()):
+                ax.plot([e["accuracy"] for e in run["evals"]], [e[m] for e in run["evals"]], color=colors[c],
+                        marker="o", ms=3, lw=0.6, alpha=0.8, label=c if i == 0 else None)
+        ax.set_xlabel(accuracy)
+        ax.set_ylabel(label)
+        ax.set_title("every evaluation of every run (lines join a run's steps)", fontsize=9)
+    axes[0].legend(fontsize=7)
+    save(fig, "tradeoff.png")
+
+    # one prompt's correct derivations: pi_ref, FlowRL and GRPO after RL
+    p = results["paths_figure"]
+    shown = [name for name in ("pi_ref", "flowrl", "grpo") if name in p["probability"]]
+    order = sorted(range(len(p["derivations"])), key=lambda i: -p["probability"]["pi_ref"][i])
+    fig, ax = plt.subplots(figsize=(12, 4.5))
+    w = 0.8 / len(shown)
+    for j, name in enumerate(shown):
+        probs = [p["probability"][name][i] for i in order]
+        ax.bar([i + (j - (len(shown) - 1) / 2) * w for i in range(len(order))], probs, w,
+               color="tab:gray" if name == "pi_ref" else colors[name],
+               label=f"{name}: sum {sum(probs):.2g}")
+    ax.set_xticks(range(len(order)))
+    ax.set_xticklabels([p["derivations"][i].split(" ####")[0] for i in order], rotation=90, fontsize=6)
+    ax.set_ylabel("pi(y | x)")
+    ax.set_title(f"every correct derivation of the held-out prompt {p['question']} = {p['answer']}, "
+                 f"sorted by pi_ref; after RL: the final checkpoint of seed {p['seed']}", fontsize=9)
+    ax.legend(fontsize=8)
+    save(fig, "paths.png")
 
     d = results["distribution"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     x, w = d["answers"], 0.27
     left.bar([i - w for i in x], d["target"], w, color="tab:gray", label="target p* = pi_ref e^(beta r) / Z")
-    for k, a in enumerate(ALGOS):
-        left.bar([i + k * w for i in x], d[a], w, color=colors[a], label=f"{a}: KL(policy || p*) = {d['kl_' + a]:.2g}")
+    for j, a in enumerate(("flowrl", "grpo")):
+        left.bar([i + j * w for i in x], d[a], w, color=colors[a], label=f"{a}: KL(policy || p*) = {d['kl_' + a]:.2g}")
+        right.semilogy(range(1, len(d["kl_curve_" + a]) + 1), d["kl_curve_" + a], color=colors[a], label=a)
     left.set_xticks(x)
     left.set_xlabel("answer (a one-token response)")
     left.set_ylabel("probability")
     left.set_title("where each policy ends up after 200 steps (beta = 3)")
     left.legend(fontsize=8)
-    for a in ALGOS:
-        right.semilogy(range(1, len(d["kl_curve_" + a]) + 1), d["kl_curve_" + a], color=colors[a], label=a)
     right.set_xlabel("step")
     right.set_ylabel("KL(policy || p*)")
     right.set_title("distance to the reward distribution")
     right.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "distribution.png"), dpi=120)
-    plt.close(fig)
+    save(fig, "distribution.png")
 
 
-def main():
-    p = argparse.ArgumentParser(description="FlowRL against GRPO on the toy task (extra flags go to train.py)",
-                                allow_abbrev=False)  # --seed must not pass for --seeds
-    p.add_argument("--seeds", default="0,1,2,3,4", help="comma-separated RL seeds")
+def parse_args(argv):
+    p = argparse.ArgumentParser(description="When FlowRL matches the distribution, on the toy task "
+                                "(extra flags go to train.py)", allow_abbrev=False)  # --seed must not pass for --seeds
+    p.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated, of: {', '.join(CONFIGS)}")
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated RL seeds, for every configuration")
     p.add_argument("--sft_steps", type=int, default=600)
-    p.add_argument("--rl_steps", type=int, default=100)
-    p.add_argument("--jobs", type=int, default=2, help="RL runs at a time (each gets cores / jobs threads)")
+    p.add_argument("--rl_steps", type=int, default=150, help="RL steps per run: the path metrics still move after accuracy levels off")
+    p.add_argument("--eval_interval", type=int, default=10, help="RL steps between evaluations")
+    p.add_argument("--jobs", type=int, default=2, help="RL runs at a time; every run gets cores / jobs threads")
+    p.add_argument("--quick", action="store_true", help="the flags " + " ".join(QUICK) + " first")
     p.add_argument("--runs_dir", default=os.path.join("out", "study"), help="the train.py runs")
     p.add_argument("--results", default="results", help="results.json and the figures")
     p.add_argument("--plot_only", action="store_true", help="redraw the figures from results.json")
-    args, train_flags = p.parse_known_args()
-    for flag in ("--algo", "--seed", "--out_dir", "--init_from", "--resume", "--overwrite"):
+    args, train_flags = p.parse_known_args((QUICK if "--quick" in argv else []) + argv)  # flags given win
+    for flag in SET_BY_STUDY:
         if any(f == flag or f.startswith(flag + "=") for f in train_flags):
             p.error(f"{flag} is set by study.py for each run; it cannot be passed on to train.py")
+    unknown = set(args.configs.split(",")) - set(CONFIGS)
+    if unknown:
+        p.error(f"--configs: unknown {', '.join(sorted(unknown))}; known: {', '.join(CONFIGS)}")
+    args.configs = [c for c in CONFIGS if c in args.configs.split(",")]  # in CONFIGS' order
+    args.seeds = [int(s) for s in args.seeds.split(",")]
+    return args, train_flags
+
+
+def main():
+    args, train_flags = parse_args(sys.argv[1:])
     os.makedirs(args.results, exist_ok=True)
     path = os.path.join(args.results, "results.json")
     if args.plot_only:
         with open(path) as f:
             return plot(json.load(f), args.results)
 
-    seeds = [int(s) for s in args.seeds.split(",")]
     cores = os.cpu_count() or 1
+    # cores / jobs threads for the SFT run too: on a machine shared with other work, two threads
+    # that wait on each other ran slower than one
+    threads = max(1, cores // args.jobs)
     t0 = time.time()
     sft_dir = os.path.join(args.runs_dir, "sft")
-    train(sft_dir, ["--sft_steps", str(args.sft_steps), "--rl_steps", "0", *train_flags], cores)
-    jobs = [(a, s) for s in seeds for a in ALGOS]
-    flags = ["--init_from", os.path.join(sft_dir, "sft"), "--rl_steps", str(args.rl_steps), *train_flags]
-    with ThreadPoolExecutor(args.jobs) as pool:
-        list(pool.map(lambda j: train(os.path.join(args.runs_dir, f"{j[0]}_seed{j[1]}"),
-                                      ["--algo", j[0], "--seed", str(j[1]), *flags], max(1, cores // args.jobs)),
-                      jobs))
-    runs = {a: {str(s): evals(os.path.join(args.runs_dir, f"{a}_seed{s}")) for s in seeds} for a in ALGOS}
-    final, diff = summarize(runs)
+    train(sft_dir, ["--sft_steps", str(args.sft_steps), "--rl_steps", "0", *train_flags], threads)
+    flags = ["--init_from", os.path.join(sft_dir, "sft"), "--rl_steps", str(args.rl_steps),
+             "--eval_interval", str(args.eval_interval), *train_flags]
+    run_dir = lambda c, s: os.path.join(args.runs_dir, f"{c}_seed{s}")  # noqa: E731
+    pool = ThreadPoolExecutor(args.jobs)
+    try:
+        list(pool.map(lambda job: train(run_dir(*job), [*CONFIGS[job[0]], "--seed", str(job[1]), *flags], threads),
+                      job_queue(args.configs, args.seeds)))
+    finally:  # a failed run (or Ctrl-C) empties the queue; the runs under way end first
+        pool.shutdown(cancel_futures=True)
+    runs = {c: {str(s): read_run(run_dir(c, s)) for s in args.seeds} for c in args.configs}
+    final, differences = summarize(runs)
     results = dict(
         command=shlex.join(["python", "study.py", *sys.argv[1:]]),
-        settings=dict(seeds=seeds, sft_steps=args.sft_steps, rl_steps=args.rl_steps, jobs=args.jobs,
+        settings=dict(configs={c: CONFIGS[c] for c in args.configs}, seeds=args.seeds, sft_steps=args.sft_steps,
+                      rl_steps=args.rl_steps, eval_interval=args.eval_interval, jobs=args.jobs,
                       train_flags=train_flags),
         machine=dict(cpu=cpu_name(), cores=cores, python=platform.python_version(),
                      torch=__import__("torch").__version__),
-        final=final, flowrl_minus_grpo=diff, runs=runs, distribution=distribution())
-    results["wall_clock_s"] = round(time.time() - t0)  # the runs and the distribution toy
+        final=final, differences=differences,
+        equal_accuracy=dict(method=EQUAL_ACCURACY,
+                            **{f"{a} - {b}": equal_accuracy(runs, a, b) for a, b in comparisons(runs) if b == "grpo"}),
+        paths_figure=path_probabilities(args.runs_dir, args.configs, args.seeds[0]),
+        distribution=distribution(), runs=runs)
+    results["wall_clock_s"] = round(time.time() - t0)  # the runs, the paths and the distribution toy
     with open(path, "w") as f:
         json.dump(results, f, indent=1)
     try:
@@ -187,9 +383,9 @@ def main():
         print(f"wrote {path} and the figures ({results['wall_clock_s']} s)")
     except ImportError:
         print(f"wrote {path}; the figures need matplotlib: pip install matplotlib, then python study.py --plot_only")
-    for m in METRICS:
-        print(f"{m:17s} " + "  ".join(f"{a} {final[a][m]['mean']:.3f} +- {final[a][m]['std']:.3f}" for a in ALGOS)
-              + f"  difference {diff[m]['flowrl_minus_grpo']:+.3f} (standard error {diff[m]['stderr']:.3f})")
+    for pair, d in differences.items():
+        print(f"{pair:26s} " + "  ".join(f"{m} {d[m]['difference']:+.3f} ({d[m]['stderr']:.3f})"
+                                         for m in ("accuracy", "paths_effective", "paths_kl_ref") if m in d))
 
 
 if __name__ == "__main__":
