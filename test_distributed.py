@@ -50,7 +50,7 @@ def run(tmp, name, flags, procs):
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}"]
     env = dict(os.environ, PARAMS_DIR=str(params), OMP_NUM_THREADS="1")  # 2 cores, 2 processes
     r = subprocess.run([*launch, str(wrapper), "--out_dir", out, "--device", "cpu", *flags],
-                       capture_output=True, text=True, timeout=600, env=env)
+                       capture_output=True, text=True, timeout=1800, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     return out, r.stdout, {int(f.stem[4:]): load_file(f) for f in params.glob("rank*.safetensors")}
 
@@ -82,7 +82,7 @@ def sft_model(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("sft"))
     r = subprocess.run([sys.executable, os.path.join(HERE, "train.py"), "--out_dir", out, "--sft_steps", "100",
                         "--rl_steps", "0", "--eval_prompts", "4", "--eval_samples", "2"],
-                       capture_output=True, text=True, timeout=600)
+                       capture_output=True, text=True, timeout=1800, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert r.returncode == 0, r.stdout + r.stderr
     return os.path.join(out, "sft")
 

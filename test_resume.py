@@ -250,7 +250,7 @@ def test_sigkill_anywhere_then_resume_equals_an_uninterrupted_run(tmp_path):
     def launch(out, flags, kill_at):
         env = dict(os.environ, KILL_AT=kill_at, OMP_NUM_THREADS="1")
         return subprocess.run([sys.executable, str(killer), "--out_dir", out, *flags], env=env,
-                              capture_output=True, text=True, timeout=600)
+                              capture_output=True, text=True, timeout=1800)
     whole = str(tmp_path / "whole")
     r = launch(whole, LONG, "nowhere:1")
     assert r.returncode == 0, r.stderr

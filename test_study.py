@@ -111,7 +111,7 @@ def test_tiny_study_writes_results_and_figures(tmp_path):
                         "--runs_dir", str(runs_dir), "--results", str(res),
                         "--eval_prompts", "2", "--eval_samples", "2", "--max_new_tokens", "24",
                         "--prompts_per_step", "2", "--group_size", "2"],  # unknown to study.py: go to train.py
-                       capture_output=True, text=True, timeout=600)
+                       capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, r.stdout + r.stderr
     assert {"results.json", "accuracy.png", "tradeoff.png", "paths.png", "distribution.png"} <= set(os.listdir(res))
     results = json.loads((res / "results.json").read_text())

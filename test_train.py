@@ -17,7 +17,7 @@ TINY = ["--sft_steps", "12", "--rl_steps", "4", "--eval_interval", "2", "--promp
 
 def train(*flags, ok=True):
     r = subprocess.run([sys.executable, os.path.join(HERE, "train.py"), *flags], capture_output=True,
-                       text=True, timeout=600)
+                       text=True, timeout=1800)
     if ok:
         assert r.returncode == 0, r.stdout + r.stderr
     return r
