@@ -20,7 +20,7 @@ import math
 import pytest
 import torch
 
-from flowrl import LogZHead, flowrl_loss, group_normalize, grpo_loss, train_toy_distribution
+from flowrl import LogZHead, flowrl_loss, group_normalize, train_toy_distribution
 
 # Worked examples run in float64 so that the 1e-6 comparisons test the arithmetic, not float32
 # rounding; the functions accept float32 (the training dtype) and anything wider.
