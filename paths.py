@@ -23,8 +23,9 @@ averaged over the prompts, as paths_mass, paths_effective, paths_top_share, path
 paths_count. Why these: FlowRL's target p* = pi_ref exp(beta r_hat) / Z multiplies all the
 correct paths of a prompt by one factor, so under p* q equals q_ref (kl_ref 0, effective that of
 pi_ref; with token means in delta, up to the small length tilt the README derives), while a
-reward maximiser is free to pile the mass onto a few paths (top_share and effective toward 1). mass counts only the derivations without a slip: a sample whose final
-answer is right after a wrong partial sum is rewarded but is not in C(x).
+reward maximiser is free to pile the mass onto a few paths (top_share and effective toward 1).
+mass counts only the derivations without a slip: a sample whose final answer is right after a
+wrong partial sum is rewarded but is not in C(x).
 
 In a training script, the reference's log-probs are computed once and reused:
 
