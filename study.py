@@ -2,9 +2,9 @@
 When does FlowRL match the distribution over correct paths? RL runs on the toy task from one
 shared SFT model, for several configurations x seeds, summarised with standard errors.
 
-    python study.py                       # SFT, then 9 configurations x 3 seeds: about 55 min
+    python study.py                       # SFT, then 41 runs (SEEDS): about 80 min
     python study.py --quick               # a small version (QUICK), to check that it all runs
-    python study.py --configs flowrl,grpo --seeds 0,1,2,3,4,5,6,7      # a subset, more seeds
+    python study.py --configs flowrl,grpo --seeds 0,1,2,3,4,5,6,7      # a subset, these seeds each
     python study.py --plot_only           # redraw the figures from results/results.json
     python study.py --eval_prompts 128    # flags study.py does not know go to train.py
 
@@ -60,6 +60,11 @@ CONFIGS = {  # name -> train.py flags; (a) and (b) first, then (c)
     "grpo_kl": ["--algo", "grpo", "--kl_coef", "0.001"],
 }
 LATER = ("flowrl_nodropout", "flowrl_detach", "grpo_kl")  # question (c): queued after (a) and (b)
+# seeds a configuration without --seeds: 10 for (a), whose path differences at equal accuracy are
+# small (README, "How sure": 10 seeds detect a difference of 5 effective paths 80% of the time); 3
+# for the rest, whose effects are larger
+SEEDS = dict(flowrl=10, grpo=10)
+OTHER_SEEDS = 3
 METRICS = ("accuracy", "pass_at_k", "distinct_correct", "greedy_accuracy",
            "paths_mass", "paths_effective", "paths_top_share", "paths_kl_ref")
 LAST = 10  # RL steps over which delta_abs is averaged
@@ -92,9 +97,11 @@ def train(out_dir, flags, threads):
     print(f"done: {out_dir} ({time.time() - t0:.0f} s)", flush=True)
 
 
-def job_queue(configs, seeds):
-    """(config, seed) in the order they run: (a) and (b) seed by seed, then (c) seed by seed."""
-    return [(c, s) for later in (False, True) for s in seeds for c in configs if (c in LATER) == later]
+def job_queue(seeds):
+    """{config: seeds} -> (config, seed) in the order they run: (a) and (b) seed by seed, then (c)
+    seed by seed."""
+    every = sorted({s for ss in seeds.values() for s in ss})
+    return [(c, s) for later in (False, True) for s in every for c in seeds if (c in LATER) == later and s in seeds[c]]
 
 
 def read_run(out_dir):
@@ -316,7 +323,8 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description="When FlowRL matches the distribution, on the toy task "
                                 "(extra flags go to train.py)", allow_abbrev=False)  # --seed must not pass for --seeds
     p.add_argument("--configs", default=",".join(CONFIGS), help=f"comma-separated, of: {', '.join(CONFIGS)}")
-    p.add_argument("--seeds", default="0,1,2", help="comma-separated RL seeds, for every configuration")
+    p.add_argument("--seeds", help="comma-separated RL seeds, for every configuration (default: SEEDS, "
+                   f"{', '.join(f'{c} {n}' for c, n in SEEDS.items())}, others {OTHER_SEEDS}; from 0)")
     p.add_argument("--sft_steps", type=int, default=600)
     p.add_argument("--rl_steps", type=int, default=150, help="RL steps per run: the path metrics still move after accuracy levels off")
     p.add_argument("--eval_interval", type=int, default=10, help="RL steps between evaluations")
@@ -333,7 +341,8 @@ def parse_args(argv):
     if unknown:
         p.error(f"--configs: unknown {', '.join(sorted(unknown))}; known: {', '.join(CONFIGS)}")
     args.configs = [c for c in CONFIGS if c in args.configs.split(",")]  # in CONFIGS' order
-    args.seeds = [int(s) for s in args.seeds.split(",")]
+    given = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    args.seeds = {c: given or list(range(SEEDS.get(c, OTHER_SEEDS))) for c in args.configs}  # {config: seeds}
     return args, train_flags
 
 
@@ -358,10 +367,10 @@ def main():
     pool = ThreadPoolExecutor(args.jobs)
     try:
         list(pool.map(lambda job: train(run_dir(*job), [*CONFIGS[job[0]], "--seed", str(job[1]), *flags], threads),
-                      job_queue(args.configs, args.seeds)))
+                      job_queue(args.seeds)))
     finally:  # a failed run (or Ctrl-C) empties the queue; the runs under way end first
         pool.shutdown(cancel_futures=True)
-    runs = {c: {str(s): read_run(run_dir(c, s)) for s in args.seeds} for c in args.configs}
+    runs = {c: {str(s): read_run(run_dir(c, s)) for s in args.seeds[c]} for c in args.configs}
     final, differences = summarize(runs)
     results = dict(
         command=shlex.join(["python", "study.py", *sys.argv[1:]]),
@@ -373,7 +382,7 @@ def main():
         final=final, differences=differences,
         equal_accuracy=dict(method=EQUAL_ACCURACY,
                             **{f"{a} - {b}": equal_accuracy(runs, a, b) for a, b in comparisons(runs) if b == "grpo"}),
-        paths_figure=path_probabilities(args.runs_dir, args.configs, args.seeds[0]),
+        paths_figure=path_probabilities(args.runs_dir, args.configs, min(args.seeds[args.configs[0]])),
         distribution=distribution(), runs=runs)
     results["wall_clock_s"] = round(time.time() - t0)  # the runs, the paths and the distribution toy
     with open(path, "w") as f:

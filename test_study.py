@@ -85,14 +85,26 @@ def test_equal_accuracy_by_hand():
 
 def test_questions_a_and_b_run_first():
     # (c) only once every seed of (a) and (b) is done, seed by seed inside each
-    assert job_queue(["flowrl", "grpo", "grpo_kl"], [0, 1]) == [
+    assert job_queue({"flowrl": [0, 1], "grpo": [0, 1], "grpo_kl": [0, 1]}) == [
         ("flowrl", 0), ("grpo", 0), ("flowrl", 1), ("grpo", 1), ("grpo_kl", 0), ("grpo_kl", 1)]
     assert list(CONFIGS)[:2] == ["flowrl", "grpo"]
+    # more seeds for some: those run after the seeds every configuration of (a) and (b) shares
+    assert job_queue({"flowrl": [0, 1, 2], "flowrl_beta1": [0], "grpo_kl": [0, 1]}) == [
+        ("flowrl", 0), ("flowrl_beta1", 0), ("flowrl", 1), ("flowrl", 2), ("grpo_kl", 0), ("grpo_kl", 1)]
+
+
+def test_default_seeds_follow_the_power_estimate():
+    # 10 seeds for flowrl and grpo (question (a)), 3 for the others; --seeds sets every configuration's
+    args, _ = parse_args([])
+    assert args.seeds["flowrl"] == args.seeds["grpo"] == list(range(10))
+    assert all(args.seeds[c] == [0, 1, 2] for c in CONFIGS if c not in ("flowrl", "grpo"))
+    args, _ = parse_args(["--seeds", "4,5", "--configs", "grpo,flowrl_sum"])
+    assert args.seeds == {"grpo": [4, 5], "flowrl_sum": [4, 5]}
 
 
 def test_quick_flags_come_first_so_given_flags_win():
     args, train_flags = parse_args(["--quick", "--seeds", "7", "--eval_prompts", "8", "--configs", "grpo,flowrl"])
-    assert (args.seeds, args.rl_steps, args.configs) == ([7], 10, ["flowrl", "grpo"])
+    assert (args.seeds, args.rl_steps, args.configs) == ({"flowrl": [7], "grpo": [7]}, 10, ["flowrl", "grpo"])
     assert train_flags[-2:] == ["--eval_prompts", "8"]  # after the quick ones: train.py takes the last
 
 
