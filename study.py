@@ -23,17 +23,14 @@ The questions, and the configurations (CONFIGS) that answer them:
    problems; the seed changes the RL prompts and samples.
 3. results/results.json: every evaluation of every run; per configuration the final-step mean,
    sample std and n over seeds (summarize); the differences against grpo and flowrl with their
-   standard errors; the comparison at equal accuracy (EQUAL_ACCURACY: a run's paths_effective and
-   paths_kl_ref where its accuracy first reaches each of 4 levels between the SFT accuracy and the
-   highest one every run of the pair reaches, linear between evaluations); the machine, command and
+   standard errors; the comparison at equal accuracy (EQUAL_ACCURACY); the machine, command and
    wall clock. Figures: accuracy.png, tradeoff.png (paths_effective and paths_kl_ref against
    accuracy), paths.png (pi(y|x) of every correct derivation of one held-out prompt under pi_ref,
    FlowRL and GRPO: the paper's Figure 1 on the language model) and distribution.png (flowrl.py's toy).
 
-Budget of the defaults: one 100-step RL run evaluated every 10 steps took 151 s alone with one
-thread (136 s of CPU; load average 4.8 on the shared 2-core machine): 93 s of RL steps, about
-4.5 s per evaluation, the rest start-up. At 150 steps a run takes 140 + 16 x 4.5 + 8 = 220 s;
-27 runs x 220 s / 2 at a time + the SFT run (205 s) = 3175 s, about 55 min.
+Budget of the defaults: 10 + 10 + 7 x 3 = 41 runs of 150 RL steps, evaluated every 10. On a
+quiet 2-core EPYC the SFT run took 136 s and each RL run 206 to 237 s, two at a time with one
+thread each: 4813 s in all (80 min), the paths figure and the toy included.
 Needs matplotlib (requirements-dev.txt) for the figures; train.py itself does not.
 """
 import argparse
@@ -272,12 +269,14 @@ def plot(results, out):
                   paths_kl_ref="KL(q || q_ref) over the correct paths")
     for ax, (m, label) in zip(axes, labels.items()):
         for c in runs:
-            for i, run in enumerate(runs[c].values()):
-                ax.plot([e["accuracy"] for e in run["evals"]], [e[m] for e in run["evals"]], color=colors[c],
-                        marker="o", ms=3, lw=0.6, alpha=0.8, label=c if i == 0 else None)
+            seeds = [run["evals"] for run in runs[c].values()]
+            ax.scatter([e["accuracy"] for evals in seeds for e in evals], [e[m] for evals in seeds for e in evals],
+                       color=colors[c], s=6, alpha=0.25)
+            mean = lambda key: [sum(evals[i][key] for evals in seeds) / len(seeds) for i in range(len(seeds[0]))]  # noqa: E731
+            ax.plot(mean("accuracy"), mean(m), color=colors[c], marker="o", ms=3, lw=1.2, label=c)
         ax.set_xlabel(accuracy)
         ax.set_ylabel(label)
-        ax.set_title("every evaluation of every run (lines join a run's steps)", fontsize=9)
+        ax.set_title("dots: every evaluation of every run; lines: the mean over seeds at each step", fontsize=9)
     axes[0].legend(fontsize=7)
     save(fig, "tradeoff.png")
 
