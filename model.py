@@ -30,8 +30,6 @@ from torch.utils.checkpoint import checkpoint
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from checkpoint import atomic_write, read_json, write_text
-
 
 class RMSNorm(nn.Module):
     def __init__(self, dim, eps):
@@ -344,6 +342,30 @@ def open_safetensors(file):
         return safe_open(file, "pt")
     except SafetensorError as e:
         raise ValueError(f"{file}: not a readable safetensors file ({e})") from None
+
+
+# file helpers, shared with training/checkpoint.py: errors name the file
+
+def read_json(file):
+    try:
+        with open(file, encoding="utf-8-sig") as f:  # -sig: a UTF-8 byte-order mark is skipped
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{file}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{file}: not UTF-8 text (byte {e.start})") from None
+
+
+def write_text(file, text):
+    with open(file, "w") as f:
+        f.write(text + "\n" if text else "")
+
+
+def atomic_write(file, write):
+    """write(tmp_path), then rename over `file`: a crash mid-write leaves the old file intact."""
+    tmp = file + ".tmp"
+    write(tmp)
+    os.replace(tmp, file)
 
 
 if __name__ == "__main__":

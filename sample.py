@@ -16,9 +16,10 @@ same samples, 1.5x to 1.6x faster on the toy model on a CPU once compiled, no fa
 (README). New lengths reuse the compiled code. The decoding step is first compiled for one batch
 size, and at the first other size once more for any size; a batch of one gets graphs of its own.
 
-The benchmark of this file is `python bench.py`.
+The benchmark of this file is `python -m benchmarks.sampling`.
 """
 from dataclasses import dataclass, fields
+from typing import NamedTuple
 
 import torch
 from torch.utils.checkpoint import checkpoint
@@ -203,11 +204,16 @@ def response_mask(response, eos_id):
 LOGITS_BYTES = 256 * 2**20
 
 
+class TokenLogprobs(NamedTuple):
+    logp: torch.Tensor    # (B, N) float32 log-prob of each response token, 0 where the mask is false
+    hidden: torch.Tensor  # (B, P, H) final hidden states of the prompt positions: the log Z head's input
+
+
 def token_logprobs(model, rollout, *, temperature=1.0, top_k=0, top_p=1.0, chunk=None):
     """Teacher-forced log-probs of a rollout's responses, the same layout as rollout.logprobs.
 
-    Returns logp (B, N) float32, 0 where the response mask is false, and the final hidden states
-    of the prompt positions (B, P, H) for the log Z head. Runs with gradients when the caller does
+    Returns TokenLogprobs: .logp (B, N) float32, 0 where the response mask is false, and .hidden,
+    the final hidden states of the prompt positions (B, P, H) for the log Z head. Runs with gradients when the caller does
     (pi_theta) and without under torch.no_grad() (pi_old, pi_ref).
 
     The logits are never whole: lm_head, `process` and `logprobs_of` run on `chunk` response
@@ -230,7 +236,7 @@ def token_logprobs(model, rollout, *, temperature=1.0, top_k=0, top_p=1.0, chunk
         logp = torch.cat([checkpoint(head_logprobs, lm_head, h[i:i + c], tokens[i:i + c], temperature,
                                      top_k, top_p, use_reentrant=False) for i in range(0, len(h), c)])
     logp_full = torch.zeros(rollout.response_ids.shape, device=logp.device)  # (B, N) float32
-    return logp_full.masked_scatter(rollout.response_mask, logp), hidden[:, :P]
+    return TokenLogprobs(logp_full.masked_scatter(rollout.response_mask, logp), hidden[:, :P])
 
 
 def head_logprobs(lm_head, h, tokens, temperature, top_k, top_p):

@@ -1,5 +1,5 @@
 """
-Tests for flowrl.py's FlowRL parts (the GRPO baseline's are in test_grpo.py), and the
+Tests for flowrl.py's FlowRL parts (the GRPO baseline's are in tests/test_grpo.py), and the
 distribution-matching toy that sets the two against each other. The worked examples are meant to
 be checked with a pencil: each one writes out delta, w, the loss and the gradients before
 asserting them.
@@ -183,7 +183,8 @@ def test_flowrl_by_hand_official_beta_fresh_rollout():
     # with rewards [1, 0, 0, 0]: r_hat = [1.5, -0.5, -0.5, -0.5] (the z-score above, without eps).
     # Policy equal to the reference and log Z = 0, so delta_i = -beta * r_hat_i:
     #   delta = [-22.5, 7.5, 7.5, 7.5]
-    #   loss = (22.5^2 + 3 * 7.5^2) / 4 = (506.25 + 168.75) / 4 = 168.75   large: pitfall 5
+    #   loss = (22.5^2 + 3 * 7.5^2) / 4 = (506.25 + 168.75) / 4 = 168.75   large, where a
+    #   PPO / GRPO loss sits near 0: log rewards, accuracy and |delta|, not only the loss
     # Lengths |y| = [1, 2, 1, 3], B = 4, so (2/B) = 0.5:
     #   d/d logp: 0.5 * -22.5 / 1 = -11.25;  0.5 * 7.5 / 2 = 1.875;  0.5 * 7.5 / 1 = 3.75;
     #             0.5 * 7.5 / 3 = 1.25

@@ -16,12 +16,12 @@ small model imitates demonstrations whose order of additions is uniform, so RL s
 diverse, imperfect policy); stage 2, RL, one step being
 
     rollout, texts, rewards = sample_step(...)   prompts_per_step prompts x group_size responses
-    metrics = rl_update(...)                     pi_old, pi_ref, then the loss (the one place
-                                                 FlowRL meets the loop), mini_batches optimizer steps
+    metrics = rl_update(d, args, net, ...)       pi_old, pi_ref, then per mini-batch the loss (the
+                                                 one place FlowRL meets the loop) and an optimizer step
     evaluate(...), save_checkpoint(...)          every eval_interval steps
 
 It writes <out_dir>/metrics.jsonl, <out_dir>/sft (the SFT model, pi_ref) and <out_dir>/ckpt (the
-latest checkpoint, checkpoint.py), and returns the trained model and log Z head.
+latest checkpoint, training/checkpoint.py), and returns the trained model and log Z head.
 
 Where this follows the official FlowRL recipe and where it departs (toy scale):
 - as official: group size 8, beta 15, the capped importance weight, log Z not detached, AdamW
@@ -36,7 +36,7 @@ Where this follows the official FlowRL recipe and where it departs (toy scale):
 Under torchrun each rank samples a disjoint share of every step's prompts, each response from its
 own generator seeded by (seed, step, its index in the whole batch), so a run samples the same
 responses on any number of processes; DistributedDataParallel averages the gradients, and each
-rank's loss is scaled so that the update is that of the union (the comment in rl_update). Rank 0
+rank's loss is scaled so that the update is that of the union (UnionMean). Rank 0
 alone prints, evaluates and writes files.
 """
 import json
@@ -45,19 +45,20 @@ import os
 import random
 import sys
 import time
+from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from safetensors import SafetensorError
 
-import checkpoint
 from flowrl import LogZHead, flowrl_loss, group_normalize, grpo_loss
-from launch import (check_flags, load_model, load_reference, load_task, parse_args, reference_of, resume_args,
-                    setup_processes)
-from paths import path_logprobs, path_metrics
-from reward import math_reward
 from sample import generate, rollout_of, token_logprobs
-from task import ToyTask, toy_solution
+from tasks.paths import path_logprobs, path_metrics
+from tasks.sums import ToyTask, toy_solution
+from training import checkpoint
+from training.checkpoint import check_finite
+from training.launch import (check_flags, load_model, load_reference, load_task, parse_args, reference_of,
+                             resume_args, seed_of, setup_processes)
 
 CLIP = 1.0          # grad-norm clip (official)
 WARMUP = 10         # RL warm-up steps (official), then a constant lr
@@ -68,26 +69,10 @@ SFT_LOG_EVERY = 25
 BAD_INPUT = (ValueError, OSError, SafetensorError)  # reported as one line naming file and problem
 
 
-def seed_of(*parts):
-    """One seed from several integers, e.g. (seed, step, row): different parts (each below
-    1,000,003) give different seeds."""
-    seed = 0
-    for part in parts:
-        seed = seed * 1_000_003 + part
-    return seed % 2**63
-
-
 def log(d, args, record):
     if d.rank == 0:
         with open(os.path.join(args.out_dir, checkpoint.METRICS), "a") as f:
             f.write(json.dumps(record) + "\n")
-
-
-def check_finite(value, what, stage, step, out_dir):
-    if not math.isfinite(value):
-        ckpt = os.path.join(out_dir, checkpoint.CKPT)
-        raise ValueError(f"{stage} step {step}: {what} is {value}; stopping. The last good checkpoint "
-                         f"is kept in {ckpt}" + (" (none was written yet)" if not os.path.isdir(ckpt) else ""))
 
 
 def save_checkpoint(d, args, stage, step, model, codec, opt, log_z_head, py_rng, ref):
@@ -96,7 +81,7 @@ def save_checkpoint(d, args, stage, step, model, codec, opt, log_z_head, py_rng,
 
 
 def toy_paths(model, codec, task, device):
-    """log pi(y|x) of every correct derivation of each held-out toy prompt (paths.py); None for --data."""
+    """log pi(y|x) of every correct derivation of each held-out toy prompt (tasks/paths.py); None for --data."""
     if isinstance(task, ToyTask):
         return path_logprobs(model, codec.tok, task.eval_set, codec.encode, codec.eos_id, codec.pad_id, device)
 
@@ -116,7 +101,7 @@ def sample_texts(d, args, sampler, codec, prompts, **sampling):
 def evaluate(d, args, model, sampler, codec, task, stage, step, paths_ref=None):
     """k samples at temperature 1.0 per held-out prompt, and one greedy completion, drawn from
     sampler (the model, or its compiled copy); on the toy task also the model's exact path
-    metrics (paths.py) against paths_ref, pi_ref's path log-probs (None: the model is pi_ref).
+    metrics (tasks/paths.py) against paths_ref, pi_ref's path log-probs (None: the model is pi_ref).
     Rank 0 alone; the others wait for it at the next step's all-reduce."""
     if d.rank > 0:
         return
@@ -125,14 +110,14 @@ def evaluate(d, args, model, sampler, codec, task, stage, step, paths_ref=None):
     prompts = [codec.encode(q) for q, _ in problems]
     texts = sample_texts(d, args, sampler, codec, [p for p in prompts for _ in range(k)], generator=g)
     greedy = sample_texts(d, args, sampler, codec, prompts, temperature=0)
-    correct = [math_reward(t, problems[i // k][1]) == 1.0 for i, t in enumerate(texts)]
+    correct = [task.reward(t, problems[i // k][1]) == 1.0 for i, t in enumerate(texts)]
     per_prompt = [range(j * k, (j + 1) * k) for j in range(len(problems))]
     record = dict(
         phase="eval", stage=stage, step=step, k=k,
         accuracy=sum(correct) / len(correct),
         pass_at_k=sum(any(correct[i] for i in rows) for rows in per_prompt) / len(problems),
         distinct_correct=sum(len({texts[i] for i in rows if correct[i]}) for rows in per_prompt) / len(problems),
-        greedy_accuracy=sum(math_reward(t, a) == 1.0 for t, (_, a) in zip(greedy, problems)) / len(problems))
+        greedy_accuracy=sum(task.reward(t, a) == 1.0 for t, (_, a) in zip(greedy, problems)) / len(problems))
     logp = toy_paths(model, codec, task, d.device)
     if logp is not None:
         record.update(path_metrics(logp, logp if paths_ref is None else paths_ref))
@@ -163,12 +148,12 @@ def sft_step(d, args, model, model_ddp, opt, codec, task, py_rng, step):
     return loss_union, grad_norm.item(), lr
 
 
-def sample_step(d, args, sampler, codec, problems, step):
+def sample_step(d, args, sampler, codec, task, problems, step):
     """This rank's share of the step's rollout: group_size responses to each of its prompts,
-    decoded and scored. Every rank draws the same problems and keeps every world-th one: rank r
-    answers prompts r, r + world, ..., so mini-batch j over all ranks holds the prompts of a
-    single process's mini-batch j. Each response samples from a generator seeded by its index in
-    the whole batch. Returns (rollout, texts, rewards (B,))."""
+    decoded and scored by the task's reward. Every rank draws the same problems and keeps every
+    world-th one: rank r answers prompts r, r + world, ..., so mini-batch j over all ranks holds
+    the prompts of a single process's mini-batch j. Each response samples from a generator seeded
+    by its index in the whole batch. Returns (rollout, texts, rewards (B,))."""
     G = args.group_size
     mine = [problems[i] for i in range(d.rank, len(problems), d.world)]
     index = [i * G + g for i in range(d.rank, len(problems), d.world) for g in range(G)]
@@ -181,64 +166,112 @@ def sample_step(d, args, sampler, codec, problems, step):
     if unknown:  # ids past the tokenizer's, a model's padding rows of the embedding: decoded as nothing
         d.info(f"rl step {step}: {unknown} sampled tokens have ids the tokenizer cannot decode "
                f"(>= {codec.tok.get_vocab_size()}); the reward reads the text without them")
-    rewards = torch.tensor([math_reward(t, mine[i // G][1]) for i, t in enumerate(texts)], device=d.device)
+    rewards = torch.tensor([task.reward(t, mine[i // G][1]) for i, t in enumerate(texts)], device=d.device)
     return rollout, texts, rewards
 
 
-def rl_update(d, args, model, model_ddp, ref_model, log_z_head, log_z_head_ddp, opt, params, rollout, rewards, step):
-    """mini_batches optimizer steps on one rollout, each a sum of passes over micro_batch rows;
-    returns the step's metrics (the union's)."""
-    B, flowrl = len(rewards), args.algo == "flowrl"
-    r_hat = group_normalize(rewards, args.group_size)  # (B,) whole groups on each rank
-    # mini-batches of whole groups (one optimizer step each) in passes of micro_batch rows; pi_old
-    # and pi_ref of every pass before any update, in the shapes of the training pass, so that on
-    # the first mini-batch logp == logp_old bit for bit (w == 1)
-    rows = B // args.mini_batches
-    micro = min(args.micro_batch or rows, rows)
-    minis = [[slice(j, min(j + micro, i + rows)) for j in range(i, i + rows, micro)] for i in range(0, B, rows)]
+@dataclass
+class Learner:
+    """What RL trains and reads. Under torchrun the policy and log Z head train through their DDP
+    wrappers (*_ddp), which average the gradients over the ranks; the rest uses the bare modules."""
+    model: torch.nn.Module           # pi_theta
+    model_ddp: torch.nn.Module       # pi_theta as trained
+    ref: torch.nn.Module             # pi_ref, frozen
+    log_z_head: LogZHead
+    log_z_head_ddp: torch.nn.Module  # the log Z head as trained
+    opt: torch.optim.Optimizer       # AdamW over params
+
+    @property
+    def params(self):  # what the optimizer trains: the policy's parameters, then the log Z head's
+        return [p for group in self.opt.param_groups for p in group["params"]]
+
+
+def rl_update(d, args, net, rollout, rewards, step):
+    """FlowRL (or GRPO) on one rollout: pi_old and pi_ref first, then mini_batches optimizer steps,
+    each over passes of at most micro_batch rows. Returns the step's metrics, over all ranks."""
+    r_hat = group_normalize(rewards, args.group_size)  # (B,) group z-scores; each rank holds whole groups
+    minis = split_rows(len(rewards), args.mini_batches, args.micro_batch)  # minis[j]: mini-batch j's passes
+    # 1) pi_old and pi_ref before any update, pass by pass, in the shapes of the training passes,
+    #    so that on the first mini-batch logp == logp_old bit for bit (w == 1)
     with torch.no_grad(), d.amp():
-        old = [[token_logprobs(model, rollout[s])[0] for s in mini] for mini in minis]  # (rows of s, N) each
-        ref = [[token_logprobs(ref_model, rollout[s])[0] for s in mini] for mini in minis]
-    log_z_head.train()
+        logp_old = [[token_logprobs(net.model, rollout[rows]).logp for rows in mini] for mini in minis]
+        logp_ref = [[token_logprobs(net.ref, rollout[rows]).logp for rows in mini] for mini in minis]
+    net.log_z_head.train()
     torch.manual_seed(seed_of(args.seed, step, 1, d.rank))  # the log Z head's dropout, per rank and step
-    stats = []
-    for mini, mini_old, mini_ref in zip(minis, old, ref):
-        # the loss and its metrics are means over units: responses (FlowRL) or response tokens (GRPO)
-        units = [float(s.stop - s.start) if flowrl else rollout.response_mask[s].sum().item() for s in mini]
-        n_union = d.all_reduce([sum(units)])[0]  # this mini-batch's units on all ranks
-        opt.zero_grad(set_to_none=True)
-        sums = None  # n x (loss, metrics) summed over the passes
-        for s, n, logp_old, logp_ref in zip(mini, units, mini_old, mini_ref):
-            mb = rollout[s]
+    steps = []
+    for mini, mini_old, mini_ref in zip(minis, logp_old, logp_ref):
+        # 2) each pass: the policy's log-probs, log Z, the loss, backward (gradients add up in .grad)
+        union = UnionMean(d, rollout, mini, per_token=args.algo == "grpo")
+        net.opt.zero_grad(set_to_none=True)
+        for rows, old, ref in zip(mini, mini_old, mini_ref):
+            mb = rollout[rows]
             with d.amp():
-                logp, hidden = token_logprobs(model_ddp, mb)
-            if flowrl:
-                log_z = log_z_head_ddp(hidden.detach() if args.detach_log_z else hidden, mb.prompt_mask)  # (rows,)
-                loss, m = flowrl_loss(logp=logp, logp_ref=logp_ref, logp_old=logp_old, mask=mb.response_mask,
-                                      r_hat=r_hat[s], log_z=log_z, beta=args.beta, weight=args.weight,
+                out = token_logprobs(net.model_ddp, mb)  # .logp (rows, N) with grad, .hidden (rows, P, H)
+            if args.algo == "flowrl":
+                hidden = out.hidden.detach() if args.detach_log_z else out.hidden
+                log_z = net.log_z_head_ddp(hidden, mb.prompt_mask)  # (rows,)
+                loss, m = flowrl_loss(logp=out.logp, logp_ref=ref, logp_old=old, mask=mb.response_mask,
+                                      r_hat=r_hat[rows], log_z=log_z, beta=args.beta, weight=args.weight,
                                       logp_norm=args.logp_norm)
             else:
-                loss, m = grpo_loss(logp=logp, logp_ref=logp_ref, logp_old=logp_old, mask=mb.response_mask,
-                                    adv=r_hat[s], kl_coef=args.kl_coef)
-            # The union's loss is the mean over its n_union units; this pass's mean over its n units
-            # times n / n_union is its share of it. DDP averages the gradients (divides their sum by
-            # world), so the loss to backward is world * n / n_union times this pass's loss: 1 for
-            # a single pass in a single process. The passes' gradients add up in .grad.
-            (loss * (d.world * n / n_union)).backward()
-            terms = [n * loss.item()] + [n * v for v in m.values()]
-            sums = terms if sums is None else [a + b for a, b in zip(sums, terms)]
-        m = {k: v / n_union for k, v in zip(["loss", *m], d.all_reduce(sums))}  # the union's loss and metrics
+                loss, m = grpo_loss(logp=out.logp, logp_ref=ref, logp_old=old, mask=mb.response_mask,
+                                    adv=r_hat[rows], kl_coef=args.kl_coef)
+            union.backward(rows, loss, m)
+        # 3) one optimizer step on the gradient of the union's loss
+        m = union.means()  # the union's loss and metrics
         check_finite(m["loss"], "the loss", "rl", step, args.out_dir)
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, CLIP)  # of the averaged gradient
-        check_finite(grad_norm.item(), "the gradient norm", "rl", step, args.out_dir)
-        opt.step()
-        stats.append(dict(m, grad_norm=grad_norm.item()))
-    mask, first = rollout.response_mask, slice(0, rows)
-    drift = (rollout.logprobs[first] - torch.cat(old[0])).abs()[mask[first]].max().item()  # sampler vs pi_old
-    reward_sum, n_responses, n_tokens = d.all_reduce([rewards.sum().item(), B, mask.sum().item()])
-    return dict(reward=reward_sum / n_responses, **{k: sum(s[k] for s in stats) / len(stats) for k in stats[0]},
-                grad_norm_max=max(s["grad_norm"] for s in stats),
-                **({"w_mean_first": stats[0]["w_mean"]} if flowrl else {}),  # 1 exactly
+        grad_norm = torch.nn.utils.clip_grad_norm_(net.params, CLIP).item()  # of the averaged gradient
+        check_finite(grad_norm, "the gradient norm", "rl", step, args.out_dir)
+        net.opt.step()
+        steps.append(dict(m, grad_norm=grad_norm))
+    return step_metrics(d, rollout, rewards, steps, first_old=torch.cat(logp_old[0]), flowrl=args.algo == "flowrl")
+
+
+def split_rows(B, mini_batches, micro_batch):
+    """The row slices of every pass, by mini-batch: mini_batches runs of B / mini_batches rows
+    (whole groups; one optimizer step each), each cut into passes of micro_batch rows (0: one)."""
+    rows = B // mini_batches
+    micro = min(micro_batch or rows, rows)
+    return [[slice(j, min(j + micro, i + rows)) for j in range(i, i + rows, micro)] for i in range(0, B, rows)]
+
+
+class UnionMean:
+    """A mini-batch's loss and metrics as means over the units of the union of its passes on all
+    ranks: responses (FlowRL) or response tokens (per_token, GRPO). backward gives each pass's
+    loss its share of the union's mean; means() reduces the metrics, weighted alike."""
+
+    def __init__(self, d, rollout, mini, per_token):
+        self.d, self.rollout, self.per_token, self.sums = d, rollout, per_token, {}
+        self.n_union = d.all_reduce([sum(self.units(rows) for rows in mini)])[0]
+
+    def units(self, rows):
+        return self.rollout.response_mask[rows].sum().item() if self.per_token else float(rows.stop - rows.start)
+
+    def backward(self, rows, loss, metrics):
+        # The union's loss is the mean over its n_union units; this pass's mean over its n units
+        # times n / n_union is its share of it. DDP averages the gradients (divides their sum by
+        # world), so the loss to backward is world * n / n_union times this pass's loss: 1 for
+        # a single pass in a single process.
+        n = self.units(rows)
+        (loss * (self.d.world * n / self.n_union)).backward()
+        for k, v in dict(loss=loss.item(), **metrics).items():
+            self.sums[k] = self.sums[k] + n * v if k in self.sums else n * v
+
+    def means(self):
+        return dict(zip(self.sums, (v / self.n_union for v in self.d.all_reduce(list(self.sums.values())))))
+
+
+def step_metrics(d, rollout, rewards, steps, first_old, flowrl):
+    """An RL step's metrics over all ranks: reward and response length; the optimizer steps' loss
+    and metrics, averaged (grad_norm_max: the largest); sampler_logp_diff, the largest gap
+    between the sampler's log-probs and pi_old's on the first mini-batch (0 up to float rounding:
+    sampling and training see one distribution)."""
+    mask, first = rollout.response_mask, slice(0, len(first_old))
+    drift = (rollout.logprobs[first] - first_old).abs()[mask[first]].max().item()
+    reward_sum, n_responses, n_tokens = d.all_reduce([rewards.sum().item(), len(rewards), mask.sum().item()])
+    return dict(reward=reward_sum / n_responses, **{k: sum(s[k] for s in steps) / len(steps) for k in steps[0]},
+                grad_norm_max=max(s["grad_norm"] for s in steps),
+                **({"w_mean_first": steps[0]["w_mean"]} if flowrl else {}),  # 1 exactly
                 sampler_logp_diff=d.all_reduce([drift], op="max")[0],
                 response_length=n_tokens / n_responses, n_tokens=n_tokens)
 
@@ -311,6 +344,7 @@ def main(argv=None):
                           if d.world > 1 and args.algo == "flowrl" else log_z_head)
         params = list(model.parameters()) + list(log_z_head.parameters())
         opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.1)  # trains log Z with the policy
+        net = Learner(model, model_ddp, ref_model, log_z_head, log_z_head_ddp, opt)
         paths_ref = toy_paths(ref_model, codec, task, d.device) if d.rank == 0 else None  # once: pi_ref is fixed
         if state:
             checkpoint.restore(state, tensors, opt, log_z_head, py_rng, d.device)
@@ -324,9 +358,8 @@ def main(argv=None):
             for group in opt.param_groups:
                 group["lr"] = args.lr * min(1.0, step / WARMUP)
             problems = [task.train_problem(py_rng) for _ in range(args.prompts_per_step)]
-            rollout, texts, rewards = sample_step(d, args, sampler, codec, problems, step)
-            metrics = rl_update(d, args, model, model_ddp, ref_model, log_z_head, log_z_head_ddp, opt, params,
-                                rollout, rewards, step)
+            rollout, texts, rewards = sample_step(d, args, sampler, codec, task, problems, step)
+            metrics = rl_update(d, args, net, rollout, rewards, step)
             n_tokens = metrics.pop("n_tokens")
             record = dict(phase="train", stage="rl", step=step, algo=args.algo, **metrics,
                           tokens_per_s=n_tokens / (time.time() - t0))
@@ -334,9 +367,8 @@ def main(argv=None):
                 record["sample"] = problems[0][0] + " -> " + texts[0]
             log(d, args, record)
             extra = f"  delta {record['delta_abs']:.2f}  log Z {record['log_z']:.2f}" if args.algo == "flowrl" else ""
-            d.info(f"rl step {step}/{args.rl_steps}: reward {record['reward']:.3f}  loss {record['loss']:.4f}{extra}  "
-                   f"grad {record['grad_norm']:.2f}  len {record['response_length']:.1f}  "
-                   f"{record['tokens_per_s']:.0f} tok/s")
+            d.info(f"rl step {step}/{args.rl_steps}: reward {record['reward']:.3f}  loss {record['loss']:.4f}{extra}  grad "
+                   f"{record['grad_norm']:.2f}  len {record['response_length']:.1f}  {record['tokens_per_s']:.0f} tok/s")
             if step % args.eval_interval == 0 or step == args.rl_steps:
                 evaluate(d, args, model, sampler, codec, task, "rl", step, paths_ref)
                 save_checkpoint(d, args, "rl", step, model, codec, opt, log_z_head, py_rng, ref)

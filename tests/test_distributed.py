@@ -21,7 +21,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+from conftest import ROOT
+
 # Runs train.main in this process, then saves this process's policy and log Z head, so that the
 # test can compare the ranks with each other (only rank 0 writes checkpoints).
 WRAPPER = """
@@ -45,7 +46,7 @@ def run(tmp, name, flags, procs):
     out, params = str(tmp / name), tmp / (name + "_params")
     params.mkdir()
     wrapper = tmp / "wrapper.py"
-    wrapper.write_text(WRAPPER.format(here=HERE))
+    wrapper.write_text(WRAPPER.format(here=ROOT))
     launch = [sys.executable] if procs == 1 else [
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}"]
     env = dict(os.environ, PARAMS_DIR=str(params), OMP_NUM_THREADS="1")  # 2 cores, 2 processes
@@ -80,7 +81,7 @@ def sft_model(tmp_path_factory):
     """A toy model after 100 SFT steps, right about 8% of the time: enough for groups with mixed
     rewards (r_hat != 0) in a 2-step RL run."""
     out = str(tmp_path_factory.mktemp("sft"))
-    r = subprocess.run([sys.executable, os.path.join(HERE, "train.py"), "--out_dir", out, "--sft_steps", "100",
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--out_dir", out, "--sft_steps", "100",
                         "--rl_steps", "0", "--eval_prompts", "4", "--eval_samples", "2"],
                        capture_output=True, text=True, timeout=1800, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert r.returncode == 0, r.stdout + r.stderr

@@ -15,13 +15,13 @@ import sys
 import pytest
 import torch
 
-import checkpoint
 import train
+from conftest import ROOT
 from flowrl import LogZHead
 from model import ModelConfig, Transformer
-from task import read_jsonl
+from tasks.jsonl import read_jsonl
+from training import checkpoint
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 TINY = ["--sft_steps", "12", "--rl_steps", "4", "--eval_interval", "2", "--prompts_per_step", "2",
         "--group_size", "4", "--eval_prompts", "3", "--eval_samples", "4", "--max_new_tokens", "24"]
 
@@ -215,7 +215,8 @@ def test_data_files_name_the_problem(tmp_path):
 KILLER = """
 import os, signal, sys
 sys.path.insert(0, {here!r})
-import checkpoint, train
+import train
+from training import checkpoint
 point, nth = os.environ["KILL_AT"].rsplit(":", 1)
 seen = [0]
 def hit(name):
@@ -245,7 +246,7 @@ LONG = ["--sft_steps", "210", "--sft_batch", "8", "--rl_steps", "6", "--eval_int
 
 def test_sigkill_anywhere_then_resume_equals_an_uninterrupted_run(tmp_path):
     killer = tmp_path / "killer.py"
-    killer.write_text(KILLER.format(here=HERE))
+    killer.write_text(KILLER.format(here=ROOT))
 
     def launch(out, flags, kill_at):
         env = dict(os.environ, KILL_AT=kill_at, OMP_NUM_THREADS="1")

@@ -1,5 +1,6 @@
 """
-The problems train.py learns on: the built-in toy arithmetic task, or a user's JSONL file.
+The built-in toy task, "sums": the problems train.py learns on by default, its demonstrations,
+and the tokenizer and model size it is learned with. Its reward is reward.sums_reward.
 
 Toy task: add 4 or 5 one-digit numbers, one step at a time, in any order. Every order is a valid
 solution path, so a problem has up to 4! = 24 or 5! = 120 correct completions, all ending in
@@ -22,11 +23,11 @@ Evaluation problems are a fixed set (the same for every --seed) and no training 
 same numbers as one of them.
 """
 import itertools
-import json
-import os
 import random
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+
+from reward import sums_reward
 
 PAD, EOS = "<pad>", "<eos>"
 EVAL_SEED = 1234  # the held-out problems do not move with --seed, so runs compare on the same set
@@ -75,6 +76,7 @@ def toy_key(question):
 
 class ToyTask:
     """Endless training problems from rng, and n_eval fixed held-out ones."""
+    reward = staticmethod(sums_reward)  # (completion, gold) -> 1.0 or 0.0
     LONGEST = "+".join(["9"] * max(TERMS))  # the longest question
     MAX_EVAL = 500  # of the 1,782 distinct problems (sets of numbers), most stay for training
 
@@ -94,56 +96,6 @@ class ToyTask:
             p = toy_problem(rng)
             if toy_key(p[0]) not in self.held_out:
                 return p
-
-
-class FileTask:
-    """Problems from a JSONL file of {"question": ..., "answer": ...} objects, one per line.
-
-    GSM8K's answers (a worked solution ending in "#### N") are fine: reward.py grades against the
-    part after "####". The first n_eval problems of a seed-independent shuffle are held out, at
-    most a fifth of the file."""
-
-    def __init__(self, path, n_eval, too_long=None):
-        problems = read_jsonl(path, too_long)
-        if len(problems) < 2:
-            raise ValueError(f"{path}: needs at least 2 problems (1 to train on, 1 held out), "
-                             f"found {len(problems)}")
-        random.Random(EVAL_SEED).shuffle(problems)
-        n_eval = max(1, min(n_eval, len(problems) // 5))
-        self.eval_set, self.train_set = problems[:n_eval], problems[n_eval:]
-
-    def train_problem(self, rng):
-        return rng.choice(self.train_set)
-
-
-def read_jsonl(path, too_long=None):
-    """[(question, answer)] from a JSONL file; a bad line is an error naming the file and line.
-    too_long(question) returns why a question's prompt cannot fit the model, or None."""
-    problems = []
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"{path}: is a directory, expected a JSONL file")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: not found")
-    with open(path, "rb") as f:
-        for i, raw in enumerate(f, 1):
-            try:  # utf-8-sig on the first line: a byte-order mark there is skipped
-                line = raw.decode("utf-8-sig" if i == 1 else "utf-8")
-            except UnicodeDecodeError as e:
-                raise ValueError(f"{path} line {i}: not UTF-8 text (byte {e.start} of the line)") from None
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path} line {i}: invalid JSON ({e.msg})") from None
-            for field in ("question", "answer"):
-                if not isinstance(obj, dict) or not isinstance(obj.get(field), (str, int, float)):
-                    raise ValueError(f"{path} line {i}: missing field {field!r} (a string)")
-            question = str(obj["question"])
-            if too_long and too_long(question):
-                raise ValueError(f"{path} line {i}: {too_long(question)}")
-            problems.append((question, str(obj["answer"])))
-    return problems
 
 
 def train_toy_tokenizer(seed=0):

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from study import CONFIGS, METRICS, at_accuracy, equal_accuracy, job_queue, mean_std, parse_args, summarize
+from study.study import CONFIGS, METRICS, at_accuracy, equal_accuracy, job_queue, mean_std, parse_args, summarize
+from conftest import ROOT
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def test_mean_std_by_hand():
@@ -110,20 +110,20 @@ def test_quick_flags_come_first_so_given_flags_win():
 
 @pytest.mark.parametrize("flag", ["--algo", "--beta=3", "--detach_log_z", "--seed"])
 def test_flags_study_sets_cannot_be_passed_on(flag):
-    r = subprocess.run([sys.executable, os.path.join(HERE, "study.py"), flag, "1"],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run([sys.executable, "-m", "study.study", flag, "1"],
+                       capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert r.returncode == 2 and f"{flag.split('=')[0]} is set by study.py for each run" in r.stderr
 
 
 def test_tiny_study_writes_results_and_figures(tmp_path):
     pytest.importorskip("matplotlib")
     res, runs_dir, configs = tmp_path / "results", tmp_path / "runs", ("grpo", "flowrl_sum_beta1")
-    r = subprocess.run([sys.executable, os.path.join(HERE, "study.py"), "--configs", ",".join(configs),
+    r = subprocess.run([sys.executable, "-m", "study.study", "--configs", ",".join(configs),
                         "--seeds", "0,1", "--sft_steps", "4", "--rl_steps", "2", "--eval_interval", "1", "--jobs", "2",
                         "--runs_dir", str(runs_dir), "--results", str(res),
                         "--eval_prompts", "2", "--eval_samples", "2", "--max_new_tokens", "24",
                         "--prompts_per_step", "2", "--group_size", "2"],  # unknown to study.py: go to train.py
-                       capture_output=True, text=True, timeout=1800)
+                       capture_output=True, text=True, timeout=1800, cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
     assert {"results.json", "accuracy.png", "tradeoff.png", "paths.png", "distribution.png"} <= set(os.listdir(res))
     results = json.loads((res / "results.json").read_text())

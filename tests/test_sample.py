@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from bench import can_compile
+from benchmarks.sampling import can_compile
 from model import ModelConfig, Transformer
 from sample import Rollout, generate, process, response_mask, sample_from, token_logprobs, uniforms
 
@@ -169,7 +169,7 @@ def test_bad_arguments(model, prompts, kw, message):
 
 @pytest.mark.skipif(not can_compile(), reason="torch.compile's CPU kernels need a C++ compiler")
 def test_compiled_model_samples_what_the_model_samples(model):
-    # generate takes a torch.compile'd model (bench.py times it): the same seed must give the same
+    # generate takes a torch.compile'd model (benchmarks/sampling.py times it): the same seed must give the same
     # tokens and, up to float rounding of the fused kernels, the same recorded log-probs, which the
     # plain model's teacher-forced pass must also reproduce; a second batch of another size must
     # not reuse anything shaped for the first. fullgraph=True: an error rather than a silent

@@ -8,7 +8,7 @@
 - `model.grad_ckpt` (each block recomputed in backward) against the plain backward.
 Each test also checks that the saving path really ran: lm_head saw only chunk-sized inputs, the
 blocks ran a second time in backward. How much memory they save is measured by
-`python bench.py --memory`, not here (README, "Running on a real checkpoint").
+`python -m benchmarks.sampling --memory`, not here (README, "Running on a real checkpoint").
 """
 import pytest
 import torch

@@ -10,40 +10,29 @@ renames (ckpt -> ckpt.old, ckpt.tmp -> ckpt), so at every instant a complete che
 (ckpt, or ckpt.old between the renames); `resume_path` finds whichever it is, and `tidy` puts
 the directory back in order before a resumed run writes anything.
 
-Also the small file helpers the project shares: read_json, write_text, atomic_write,
-load_tokenizer. Every error here is a ValueError or OSError whose message names the file.
+Also load_tokenizer (model.py has the other file helpers). Every error here is a ValueError or
+OSError whose message names the file.
 """
 import hashlib
 import json
+import math
 import os
 import shutil
 
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from model import atomic_write, read_json, write_text
+
 CKPT, METRICS, STATE = "ckpt", "metrics.jsonl", "trainer_state.json"
 
 
-def read_json(file):
-    try:
-        with open(file, encoding="utf-8-sig") as f:  # -sig: a UTF-8 byte-order mark is skipped
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{file}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{file}: not UTF-8 text (byte {e.start})") from None
-
-
-def write_text(file, text):
-    with open(file, "w") as f:
-        f.write(text + "\n" if text else "")
-
-
-def atomic_write(file, write):
-    """write(tmp_path), then rename over `file`: a crash mid-write leaves the old file intact."""
-    tmp = file + ".tmp"
-    write(tmp)
-    os.replace(tmp, file)
+def check_finite(value, what, stage, step, out_dir):
+    """An error naming the value and the last good checkpoint when value is not finite."""
+    if not math.isfinite(value):
+        ckpt = os.path.join(out_dir, CKPT)
+        raise ValueError(f"{stage} step {step}: {what} is {value}; stopping. The last good checkpoint "
+                         f"is kept in {ckpt}" + (" (none was written yet)" if not os.path.isdir(ckpt) else ""))
 
 
 def load_tokenizer(path):

@@ -3,9 +3,9 @@ Sampling throughput: sample.generate against a loop without KV cache and against
 generate on the same weights (when transformers is installed), measured in the same run; and the
 same two generates on a torch.compile'd model (when a C++ compiler is found for the CPU kernels).
 
-    python bench.py
-    python bench.py --quick       # fewer repeats, smaller batch
-    python bench.py --no_compile  # eager contenders only (each compiled one compiles for 15 s to 45 s)
+    python -m benchmarks.sampling
+    python -m benchmarks.sampling --quick       # fewer repeats, smaller batch
+    python -m benchmarks.sampling --no_compile  # eager contenders only (each compiled one compiles for 15 s to 45 s)
 
 Each contender samples a fixed number of new tokens (no EOS) for the same batch of left-padded
 prompts; tokens/s counts B * new_tokens. Each contender's first call (which compiles, for the
@@ -13,7 +13,7 @@ compiled ones) is timed apart and left out of the best; then the contenders take
 rounds, and each keeps its best time: taking turns spreads the machine's slow and fast moments
 over all of them.
 
-    python bench.py --memory      # memory of an RL update on one GPU: bench_memory.py (16 min)
+    python -m benchmarks.sampling --memory      # memory of an RL update on one GPU: benchmarks/memory.py (16 min)
 """
 import argparse
 import shutil
@@ -22,10 +22,10 @@ import time
 
 import torch
 
-from bench_memory import memory
+from benchmarks.memory import memory
 from model import ModelConfig, Transformer
 from sample import generate, left_pad, logprobs_of, process
-from task import TOY_MODEL
+from tasks.sums import TOY_MODEL
 
 MODELS = {  # toy: the size train.py trains; 0.1b: vocab 32,000, width 512, 8 layers
     "toy": ModelConfig(vocab_size=64, **dict(TOY_MODEL, max_seq_len=512)),

@@ -1,9 +1,9 @@
 """
-Tests for paths.py (exact path metrics) and task.toy_derivations (the paths it enumerates):
+Tests for tasks/paths.py (exact path metrics) and tasks.sums.toy_derivations (the paths it enumerates):
 the metrics against values worked out by hand, the probabilities against a token-by-token
 recompute and against sampling frequencies.
 
-Run: python -m pytest -q test_paths.py
+Run: python -m pytest -q tests/test_paths.py
 """
 import math
 import random
@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from model import ModelConfig, Transformer
-from paths import path_logprobs, path_metrics
+from tasks.paths import path_logprobs, path_metrics
 from reward import math_reward
 from sample import generate, rollout_of, token_logprobs
-from task import EOS, PAD, TOY_MODEL, ToyTask, toy_derivations, toy_solution, train_toy_tokenizer
+from tasks.sums import EOS, PAD, TOY_MODEL, ToyTask, toy_derivations, toy_solution, train_toy_tokenizer
 
 CPU = torch.device("cpu")
 TOK = train_toy_tokenizer()

@@ -9,7 +9,7 @@ Per token t of response i, with rho_t = exp(logp_t - logp_old_t) and advantage A
 
 Token means are over the mask tokens of the whole batch; eps = 0.2 on both sides (the default).
 
-Run: python -m pytest -q test_grpo.py
+Run: python -m pytest -q tests/test_grpo.py
 """
 import math
 

@@ -8,15 +8,15 @@ import pytest
 import torch
 
 from model import Transformer
-from task import train_toy_tokenizer
+from tasks.sums import train_toy_tokenizer
+from conftest import ROOT
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 TINY = ["--sft_steps", "12", "--rl_steps", "4", "--eval_interval", "2", "--prompts_per_step", "2",
         "--group_size", "4", "--eval_prompts", "3", "--eval_samples", "4", "--max_new_tokens", "24"]
 
 
 def train(*flags, ok=True):
-    r = subprocess.run([sys.executable, os.path.join(HERE, "train.py"), *flags], capture_output=True,
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), *flags], capture_output=True,
                        text=True, timeout=1800)
     if ok:
         assert r.returncode == 0, r.stdout + r.stderr
@@ -49,7 +49,7 @@ def test_toy_run_writes_metrics_and_checkpoints(toy_run):
     for key in ("reward", "loss", "delta_abs", "log_z", "w_mean", "w_clipped_frac", "grad_norm",
                 "response_length", "tokens_per_s", "sampler_logp_diff"):
         assert all(key in r for r in rl), key
-    # the sampler's log-probs and the teacher-forced pi_old agree (pitfall 2 of FLOWRL.md)
+    # the sampler's log-probs and the teacher-forced pi_old agree (sample.py's docstring, point 1)
     assert max(r["sampler_logp_diff"] for r in rl) < 1e-4
     assert "sample" in rl[0] and "rl step 4/4" in stdout
     # checkpoints: the SFT model and the latest, both loadable by transformers to our logits

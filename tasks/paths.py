@@ -36,7 +36,7 @@ In a training script, the reference's log-probs are computed once and reused:
 import torch
 
 from sample import rollout_of, token_logprobs
-from task import toy_derivations
+from tasks.sums import toy_derivations
 
 METRICS = ("paths_mass", "paths_effective", "paths_top_share", "paths_kl_ref", "paths_count")
 

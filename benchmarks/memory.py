@@ -1,8 +1,8 @@
 """
 Memory of one RL update on one GPU, measured on the CPU and extrapolated:
 
-    python bench.py --memory          # both widths, 16 minutes on 2 cores
-    python bench.py --memory --sizes 0.5B
+    python -m benchmarks.sampling --memory          # both widths, 16 minutes on 2 cores
+    python -m benchmarks.sampling --memory --sizes 0.5B
 
 Measured on the CPU, on random checkpoints of Qwen2.5's vocabulary and width made by transformers,
 with 1 or 2 layers, each configuration in a fresh process: the resident memory of each phase of an
@@ -133,8 +133,8 @@ def measure(spec):
     is told to map every block of 64 KiB or more on its own, so a freed tensor leaves the resident
     set at once and the resident memory follows the live tensors."""
     env = dict(os.environ, OMP_NUM_THREADS="2", MALLOC_MMAP_THRESHOLD_=str(64 * 1024))
-    out = subprocess.run([sys.executable, __file__, json.dumps(spec)], env=env,
-                         capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "benchmarks.memory", json.dumps(spec)], env=env,
+                         capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     if out.returncode:
         raise RuntimeError(f"measuring {spec} failed:\n{out.stderr}")
     return json.loads(out.stdout.splitlines()[-1])
@@ -313,5 +313,5 @@ def memory(sizes, micro_batches):
 
 if __name__ == "__main__":  # one configuration, in the fresh process that `measure` starts
     if len(sys.argv) != 2:
-        sys.exit("run python bench.py --memory; this file alone measures one configuration, given as JSON")
+        sys.exit("run python -m benchmarks.sampling --memory; this file alone measures one configuration, given as JSON")
     measure_pass(json.loads(sys.argv[1]))

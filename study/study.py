@@ -2,11 +2,11 @@
 When does FlowRL match the distribution over correct paths? RL runs on the toy task from one
 shared SFT model, for several configurations x seeds, summarised with standard errors.
 
-    python study.py                       # SFT, then 41 runs (SEEDS): about 80 min
-    python study.py --quick               # a small version (QUICK), to check that it all runs
-    python study.py --configs flowrl,grpo --seeds 0,1,2,3,4,5,6,7      # a subset, these seeds each
-    python study.py --plot_only           # redraw the figures from results/results.json
-    python study.py --eval_prompts 128    # flags study.py does not know go to train.py
+    python -m study.study                       # SFT, then 41 runs (SEEDS): about 80 min
+    python -m study.study --quick               # a small version (QUICK), to check that it all runs
+    python -m study.study --configs flowrl,grpo --seeds 0,1,2,3,4,5,6,7      # a subset, these seeds each
+    python -m study.study --plot_only           # redraw the figures from study/results/results.json
+    python -m study.study --eval_prompts 128    # flags study.py does not know go to train.py
 
 The questions, and the configurations (CONFIGS) that answer them:
 (a) At equal accuracy, does FlowRL keep more correct paths (paths_effective), or stay closer to
@@ -21,7 +21,7 @@ The questions, and the configurations (CONFIGS) that answer them:
    cores / jobs threads each. The queue holds (a) and (b) first, seed by seed, then (c): runs
    stopped early have answered the first questions. Every run is evaluated on the same held-out
    problems; the seed changes the RL prompts and samples.
-3. results/results.json: every evaluation of every run; per configuration the final-step mean,
+3. study/results/results.json: every evaluation of every run; per configuration the final-step mean,
    sample std and n over seeds (summarize); the differences against grpo and flowrl with their
    standard errors; the comparison at equal accuracy (EQUAL_ACCURACY); the machine, command and
    wall clock. Figures: accuracy.png, tradeoff.png (paths_effective and paths_kl_ref against
@@ -44,7 +44,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where train.py is
 CONFIGS = {  # name -> train.py flags; (a) and (b) first, then (c)
     "flowrl": ["--algo", "flowrl"],  # official defaults: beta 15, token means
     "grpo": ["--algo", "grpo"],
@@ -87,7 +87,7 @@ def train(out_dir, flags, threads):
     os.makedirs(out_dir, exist_ok=True)
     t0 = time.time()
     with open(os.path.join(out_dir, "log.txt"), "w") as log:
-        r = subprocess.run([sys.executable, os.path.join(HERE, "train.py"), "--out_dir", out_dir, "--overwrite", *flags],
+        r = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--out_dir", out_dir, "--overwrite", *flags],
                            stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, OMP_NUM_THREADS=str(threads)))
     if r.returncode != 0:
         sys.exit(f"error: train.py failed in {out_dir}; see {os.path.join(out_dir, 'log.txt')}")
@@ -192,10 +192,10 @@ def path_probabilities(runs_dir, configs, seed):
     held-out prompt with MAX_BARS derivations, or the nearest number (24: every order of 4
     different numbers, a figure that reads; 120 bars would not)."""
     import torch
-    from checkpoint import load_tokenizer, read_json
-    from model import Transformer
-    from paths import path_logprobs
-    from task import PAD, ToyTask, toy_derivations
+    from model import Transformer, read_json
+    from tasks.paths import path_logprobs
+    from tasks.sums import PAD, ToyTask, toy_derivations
+    from training.checkpoint import load_tokenizer
     args = read_json(os.path.join(runs_dir, f"{configs[0]}_seed{seed}", "ckpt", "trainer_state.json"))["args"]
     problems = ToyTask(args["eval_prompts"]).eval_set
     x = min(problems, key=lambda p: abs(len(toy_derivations(p[0])) - MAX_BARS))  # the first of the nearest
@@ -330,7 +330,7 @@ def parse_args(argv):
     p.add_argument("--jobs", type=int, default=2, help="RL runs at a time; every run gets cores / jobs threads")
     p.add_argument("--quick", action="store_true", help="the flags " + " ".join(QUICK) + " first")
     p.add_argument("--runs_dir", default=os.path.join("out", "study"), help="the train.py runs")
-    p.add_argument("--results", default="results", help="results.json and the figures")
+    p.add_argument("--results", default=os.path.join(ROOT, "study", "results"), help="results.json and the figures")
     p.add_argument("--plot_only", action="store_true", help="redraw the figures from results.json")
     args, train_flags = p.parse_known_args((QUICK if "--quick" in argv else []) + argv)  # flags given win
     for flag in SET_BY_STUDY:
@@ -372,7 +372,7 @@ def main():
     runs = {c: {str(s): read_run(run_dir(c, s)) for s in args.seeds[c]} for c in args.configs}
     final, differences = summarize(runs)
     results = dict(
-        command=shlex.join(["python", "study.py", *sys.argv[1:]]),
+        command=shlex.join(["python", "-m", "study.study", *sys.argv[1:]]),
         settings=dict(configs={c: CONFIGS[c] for c in args.configs}, seeds=args.seeds, sft_steps=args.sft_steps,
                       rl_steps=args.rl_steps, eval_interval=args.eval_interval, jobs=args.jobs,
                       train_flags=train_flags),
@@ -390,7 +390,7 @@ def main():
         plot(results, args.results)
         print(f"wrote {path} and the figures ({results['wall_clock_s']} s)")
     except ImportError:
-        print(f"wrote {path}; the figures need matplotlib: pip install matplotlib, then python study.py --plot_only")
+        print(f"wrote {path}; the figures need matplotlib: pip install matplotlib, then python -m study.study --plot_only")
     for pair, d in differences.items():
         print(f"{pair:26s} " + "  ".join(f"{m} {d[m]['difference']:+.3f} ({d[m]['stderr']:.3f})"
                                          for m in ("accuracy", "paths_effective", "paths_kl_ref") if m in d))

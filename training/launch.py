@@ -12,7 +12,7 @@ Processes: torchrun sets RANK and WORLD_SIZE; a plain `python train.py` is rank 
 collective helpers train.py uses.
 
 Loading: `Codec` is the tokenizer with the prompt template (questions to ids, responses to text);
-every file problem is an error naming the file (checkpoint.py, model.py, task.py).
+every file problem is an error naming the file (training/checkpoint.py, model.py, tasks/).
 """
 import argparse
 import contextlib
@@ -23,12 +23,13 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-import checkpoint
-from checkpoint import load_tokenizer
+from training import checkpoint
+from training.checkpoint import load_tokenizer
 from flowrl import LOGP_NORMS, WEIGHT_MODES
 from model import ModelConfig, Transformer
 from sample import eos_ids
-from task import EOS, PAD, TOY_MODEL, FileTask, ToyTask, train_toy_tokenizer
+from tasks.jsonl import FileTask
+from tasks.sums import EOS, PAD, TOY_MODEL, ToyTask, train_toy_tokenizer
 
 # may change on --resume: the run's length, and how it runs (the same updates and samples)
 RESUMABLE = ("sft_steps", "rl_steps", "eval_interval", "device", "micro_batch", "grad_ckpt", "compile", "eval_batch")
@@ -86,7 +87,7 @@ def parse_args(argv):
                    help="rows per generate call in evaluation (0: all eval_prompts x eval_samples at once)")
     p.add_argument("--sft_lr", type=float, default=2e-3)
     p.add_argument("--sft_batch", type=count, default=64)
-    p.add_argument("--sft_slip", type=float, default=0.25, help="fraction of SFT answers off by one (task.py)")
+    p.add_argument("--sft_slip", type=float, default=0.25, help="fraction of SFT answers off by one (tasks/sums.py)")
     args = p.parse_args(argv)
     p.set_defaults(**{k: UNSET for k in vars(args)})  # a second pass sees only the flags given
     given = {k for k, v in vars(p.parse_args(argv)).items() if v is not UNSET}
@@ -159,6 +160,15 @@ class Dist:
     def amp(self):  # bf16 autocast on cuda; float32 elsewhere. Log-probs and the loss are float32 anyway
         return (torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda"
                 else contextlib.nullcontext())
+
+
+def seed_of(*parts):
+    """One seed from several integers, e.g. (seed, step, row): different parts (each below
+    1,000,003) give different seeds."""
+    seed = 0
+    for part in parts:
+        seed = seed * 1_000_003 + part
+    return seed % 2**63
 
 
 def setup_processes(device_flag):

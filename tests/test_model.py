@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from checkpoint import load_tokenizer
+from training.checkpoint import load_tokenizer
 from model import KVCache, ModelConfig, Transformer
 
 transformers = pytest.importorskip("transformers")

@@ -1,0 +1,61 @@
+"""
+A user's problems: a JSONL file of {"question": ..., "answer": ...} objects, one per line,
+graded by the math-answer grader (tasks/grader.py) through reward.math_reward.
+"""
+import json
+import os
+import random
+
+from reward import math_reward
+from tasks.sums import EVAL_SEED
+
+
+class FileTask:
+    """Problems from a JSONL file of {"question": ..., "answer": ...} objects, one per line.
+
+    GSM8K's answers (a worked solution ending in "#### N") are fine: math_reward (tasks/grader.py) grades against the
+    part after "####". The first n_eval problems of a seed-independent shuffle are held out, at
+    most a fifth of the file."""
+    reward = staticmethod(math_reward)  # (completion, gold) -> 1.0 or 0.0
+
+    def __init__(self, path, n_eval, too_long=None):
+        problems = read_jsonl(path, too_long)
+        if len(problems) < 2:
+            raise ValueError(f"{path}: needs at least 2 problems (1 to train on, 1 held out), "
+                             f"found {len(problems)}")
+        random.Random(EVAL_SEED).shuffle(problems)
+        n_eval = max(1, min(n_eval, len(problems) // 5))
+        self.eval_set, self.train_set = problems[:n_eval], problems[n_eval:]
+
+    def train_problem(self, rng):
+        return rng.choice(self.train_set)
+
+
+def read_jsonl(path, too_long=None):
+    """[(question, answer)] from a JSONL file; a bad line is an error naming the file and line.
+    too_long(question) returns why a question's prompt cannot fit the model, or None."""
+    problems = []
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path}: is a directory, expected a JSONL file")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: not found")
+    with open(path, "rb") as f:
+        for i, raw in enumerate(f, 1):
+            try:  # utf-8-sig on the first line: a byte-order mark there is skipped
+                line = raw.decode("utf-8-sig" if i == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                raise ValueError(f"{path} line {i}: not UTF-8 text (byte {e.start} of the line)") from None
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path} line {i}: invalid JSON ({e.msg})") from None
+            for field in ("question", "answer"):
+                if not isinstance(obj, dict) or not isinstance(obj.get(field), (str, int, float)):
+                    raise ValueError(f"{path} line {i}: missing field {field!r} (a string)")
+            question = str(obj["question"])
+            if too_long and too_long(question):
+                raise ValueError(f"{path} line {i}: {too_long(question)}")
+            problems.append((question, str(obj["answer"])))
+    return problems
