@@ -43,6 +43,7 @@ import json
 import math
 import os
 import random
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ from tasks.sums import ToyTask, toy_solution
 from training import checkpoint
 from training.checkpoint import check_finite
 from training.launch import (check_flags, load_model, load_reference, load_task, parse_args, reference_of,
-                             resume_args, seed_of, setup_processes)
+                             resume_args, seed_of, setup_processes, Terminated, terminate)
 
 CLIP = 1.0          # grad-norm clip (official)
 WARMUP = 10         # RL warm-up steps (official), then a constant lr
@@ -278,10 +279,14 @@ def step_metrics(d, rollout, rewards, steps, first_old, flowrl):
 
 def main(argv=None):
     """train.py as a function (main(["--rl_steps", "5"])): returns (model, log_z_head)."""
-    args, stage, step = None, "setup", 0
+    args, stage, step, lock = None, "setup", 0, None
     try:
-        # 1) flags; on --resume the run's own, and its checkpoint, read before anything else
+        # 1) flags; out_dir locked against a second process; on --resume the run's own flags, and
+        #    its checkpoint, read before anything else
         args, given = parse_args(argv)
+        lock = checkpoint.Lock(args.out_dir) if int(os.environ.get("RANK", 0)) == 0 else None
+        if lock and lock.took_over:
+            print(f"{args.out_dir}: taking over the lock of process {lock.took_over}, which is not running", flush=True)
         state = tensors = ckpt = None
         changed = {}  # flags that --resume takes from the command line
         if args.resume:
@@ -331,6 +336,7 @@ def main(argv=None):
                     save_checkpoint(d, args, "sft", step, model, codec, opt, None, py_rng, ref)
             evaluate(d, args, model, sampler, codec, task, "sft", args.sft_steps)
             if d.rank == 0:
+                checkpoint.check_finite_state("sft", args.sft_steps, args.out_dir, model=model.state_dict())
                 model.save_pretrained(os.path.join(args.out_dir, ref["dir"]))  # the start of RL, and pi_ref
                 codec.tok.save(os.path.join(args.out_dir, ref["dir"], "tokenizer.json"))
             d.barrier()  # every rank reads pi_ref next
@@ -369,7 +375,9 @@ def main(argv=None):
             extra = f"  delta {record['delta_abs']:.2f}  log Z {record['log_z']:.2f}" if args.algo == "flowrl" else ""
             d.info(f"rl step {step}/{args.rl_steps}: reward {record['reward']:.3f}  loss {record['loss']:.4f}{extra}  grad "
                    f"{record['grad_norm']:.2f}  len {record['response_length']:.1f}  {record['tokens_per_s']:.0f} tok/s")
-            if step % args.eval_interval == 0 or step == args.rl_steps:
+            if step % args.eval_interval == 0 or step == args.rl_steps:  # a non-finite update stops the run here
+                checkpoint.check_finite_state("rl", step, args.out_dir, model=model.state_dict(),
+                                              log_z_head=log_z_head.state_dict())
                 evaluate(d, args, model, sampler, codec, task, "rl", step, paths_ref)
                 save_checkpoint(d, args, "rl", step, model, codec, opt, log_z_head, py_rng, ref)
         if d.world > 1:
@@ -377,11 +385,16 @@ def main(argv=None):
         return model, log_z_head
     except BAD_INPUT as e:
         sys.exit(f"error: {e}")
-    except KeyboardInterrupt:  # Ctrl-C: one line, and the exit status of a shell's interrupted command
-        print(f"interrupted at {stage} step {step}"
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: one line, and the exit status a shell gives
+        signum = signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT
+        print(f"{'terminated' if signum == signal.SIGTERM else 'interrupted'} at {stage} step {step}"
               + (f"; {checkpoint.describe(args.out_dir)}" if args else ""), file=sys.stderr)
-        sys.exit(130)
+        sys.exit(128 + signum)
+    finally:
+        if lock:
+            lock.release()
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, terminate)  # `kill` ends a run as Ctrl-C does
     model, log_z_head = main()  # left in the session by `python -i train.py ...`

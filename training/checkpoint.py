@@ -8,31 +8,85 @@ the number of metrics.jsonl lines it covers, the problem stream's RNG, the run's
 reference model is and its checksum). `save` writes it to ckpt.tmp, then swaps it in by two
 renames (ckpt -> ckpt.old, ckpt.tmp -> ckpt), so at every instant a complete checkpoint exists
 (ckpt, or ckpt.old between the renames); `resume_path` finds whichever it is, and `tidy` puts
-the directory back in order before a resumed run writes anything.
+the directory back in order before a resumed run writes anything. `save` refuses weights or
+optimizer state that are not finite: the last good checkpoint stays. `lock` keeps a second
+process off an out_dir that a run is using.
 
 Also load_tokenizer (model.py has the other file helpers). Every error here is a ValueError or
 OSError whose message names the file.
 """
+import fcntl
 import hashlib
 import json
 import math
 import os
 import shutil
 
+import torch
+
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from model import atomic_write, read_json, write_text
 
-CKPT, METRICS, STATE = "ckpt", "metrics.jsonl", "trainer_state.json"
+CKPT, METRICS, STATE, LOCK = "ckpt", "metrics.jsonl", "trainer_state.json", ".lock"
 
 
 def check_finite(value, what, stage, step, out_dir):
     """An error naming the value and the last good checkpoint when value is not finite."""
     if not math.isfinite(value):
-        ckpt = os.path.join(out_dir, CKPT)
-        raise ValueError(f"{stage} step {step}: {what} is {value}; stopping. The last good checkpoint "
-                         f"is kept in {ckpt}" + (" (none was written yet)" if not os.path.isdir(ckpt) else ""))
+        stop(f"{what} is {value}", stage, step, out_dir)
+
+
+def check_finite_state(stage, step, out_dir, **tensors):
+    """An error naming the first tensor that holds a NaN or an infinity, e.g.
+    check_finite_state("rl", 5, out_dir, model=model.state_dict(), log_z_head=...)."""
+    for group, named in tensors.items():
+        for name, t in named.items():
+            if torch.is_tensor(t) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                stop(f"{group} {name} is not finite after the update", stage, step, out_dir)
+
+
+def stop(what, stage, step, out_dir):
+    ckpt = os.path.join(out_dir, CKPT)
+    raise ValueError(f"{stage} step {step}: {what}; stopping. The last good checkpoint is kept in {ckpt}"
+                     + (" (none was written yet)" if not os.path.isdir(ckpt) else ""))
+
+
+class Lock:
+    """An exclusive lock on out_dir: the file out_dir/.lock, locked (flock) and naming the process
+    that holds it, from before a run touches out_dir until it ends. The kernel releases the lock
+    when the process dies, however it dies; a .lock found when taking the lock was left by a
+    process that died (`took_over`, its pid). An ended run removes its .lock."""
+
+    def __init__(self, out_dir):
+        self.path = os.path.join(out_dir, LOCK)
+        while True:
+            try:
+                os.makedirs(out_dir, exist_ok=True)
+                self.file = open(self.path, "a+")
+            except OSError as e:
+                raise OSError(f"{out_dir}: cannot write there ({e.strerror})") from None
+            try:
+                fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self.file.seek(0)
+                holder = self.file.read().strip() or "another process"
+                self.file.close()
+                raise ValueError(f"{out_dir} is in use by process {holder} (it holds {self.path}): wait for "
+                                 f"it to end, or choose another --out_dir") from None
+            if os.path.exists(self.path) and os.path.samefile(self.path, self.file.fileno()):
+                break
+            self.file.close()  # the run that held it removed the file meanwhile: lock the new one
+        self.file.seek(0)
+        self.took_over = self.file.read().strip() or None
+        self.file.truncate(0)
+        self.file.write(f"{os.getpid()}\n")
+        self.file.flush()
+
+    def release(self):
+        os.remove(self.path)  # while still locked: a process waiting on this file sees it went
+        self.file.close()
 
 
 def load_tokenizer(path):
@@ -151,6 +205,7 @@ def save(out_dir, stage, step, model, tok, opt, log_z_head, py_rng, args, ref):
     tensors = {f"opt.{i}.{k}": v for i, s in opt_state["state"].items() for k, v in s.items()}
     if log_z_head is not None:
         tensors.update({f"logz.{k}": v for k, v in log_z_head.state_dict().items()})
+    check_finite_state(stage, step, out_dir, model=model.state_dict(), state=tensors)
     state = dict(stage=stage, step=step, metrics_lines=metrics_lines(out_dir), py_rng=py_rng.getstate(),
                  args=vars(args), ref=ref, opt_groups=opt_state["param_groups"])
     write(out_dir, model, tok, tensors, state)

@@ -17,6 +17,7 @@ every file problem is an error naming the file (training/checkpoint.py, model.py
 import argparse
 import contextlib
 import datetime
+import math
 import os
 from dataclasses import dataclass
 
@@ -44,6 +45,14 @@ def count(text, least=1):
     return n
 
 
+def real(text):
+    """argparse type: a finite number (nan and inf would fail much later, far from the flag)."""
+    x = float(text)
+    if not math.isfinite(x):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return x
+
+
 def parse_args(argv):
     """The flags, and the set of those given on the command line (for --resume)."""
     p = argparse.ArgumentParser(description="Train a language model with FlowRL (or GRPO) on math problems "
@@ -61,8 +70,8 @@ def parse_args(argv):
                    help="response rows per forward/backward pass (0: a whole mini-batch). Smaller\n"
                         "passes need less memory and give the same update")
     p.add_argument("--eval_interval", type=count, default=25, help="RL steps between evaluations")
-    p.add_argument("--beta", type=float, default=15.0, help="reward temperature (official: 15)")
-    p.add_argument("--lr", type=float, default=1e-4, help="RL learning rate (official 7B: 1e-6)")
+    p.add_argument("--beta", type=real, default=15.0, help="reward temperature (official: 15)")
+    p.add_argument("--lr", type=real, default=1e-4, help="RL learning rate (official 7B: 1e-6)")
     p.add_argument("--init_from", help="an HF-format Llama/Qwen2 directory with tokenizer.json")
     p.add_argument("--data", help="JSONL with 'question' and 'answer' per line (default: the toy task)")
     p.add_argument("--prompt_template", default="{question}\n")
@@ -72,10 +81,10 @@ def parse_args(argv):
     p.add_argument("--logp_norm", choices=LOGP_NORMS, default="mean",
                    help="log-probs in delta: token mean (official) or sequence sum (exact trajectory balance)")
     p.add_argument("--detach_log_z", action="store_true", help="no gradient from log Z into the LM")
-    p.add_argument("--logz_dropout", type=float, default=0.1,
+    p.add_argument("--logz_dropout", type=real, default=0.1,
                    help="dropout in the log Z head (official: 0.1). Masks are drawn per rank, so only\n"
                         "with 0 does a torchrun run repeat a single-process one to float precision")
-    p.add_argument("--kl_coef", type=float, default=0.0, help="GRPO's k3 KL coefficient")
+    p.add_argument("--kl_coef", type=real, default=0.0, help="GRPO's k3 KL coefficient")
     p.add_argument("--max_new_tokens", type=count, default=48)
     p.add_argument("--grad_ckpt", action="store_true",
                    help="activation checkpointing per block: less memory, one more forward, same gradients")
@@ -85,9 +94,9 @@ def parse_args(argv):
     p.add_argument("--eval_samples", type=count, default=8, help="samples per held-out prompt (k)")
     p.add_argument("--eval_batch", type=lambda t: count(t, 0), default=0,
                    help="rows per generate call in evaluation (0: all eval_prompts x eval_samples at once)")
-    p.add_argument("--sft_lr", type=float, default=2e-3)
+    p.add_argument("--sft_lr", type=real, default=2e-3)
     p.add_argument("--sft_batch", type=count, default=64)
-    p.add_argument("--sft_slip", type=float, default=0.25, help="fraction of SFT answers off by one (tasks/sums.py)")
+    p.add_argument("--sft_slip", type=real, default=0.25, help="fraction of SFT answers off by one (tasks/sums.py)")
     args = p.parse_args(argv)
     p.set_defaults(**{k: UNSET for k in vars(args)})  # a second pass sees only the flags given
     given = {k for k, v in vars(p.parse_args(argv)).items() if v is not UNSET}
@@ -116,7 +125,12 @@ def check_flags(args, world):
         (args.group_size < 2, f"--group_size {args.group_size}: every r_hat of a group of one is 0, nothing to learn"),
         (args.beta <= 0, f"--beta {args.beta}: must be positive (it scales the reward in the target)"),
         (args.lr <= 0 or args.sft_lr <= 0, f"--lr {args.lr} / --sft_lr {args.sft_lr}: learning rates must be positive"),
+        (max(args.lr, args.sft_lr) > torch.finfo(torch.float32).max,
+         f"--lr {args.lr} / --sft_lr {args.sft_lr}: larger than a float32 holds, the optimizer's step overflows"),
         (not 0 <= args.logz_dropout < 1, f"--logz_dropout must be in [0, 1), got {args.logz_dropout}"),
+        (args.kl_coef < 0, f"--kl_coef {args.kl_coef}: must be at least 0 (a negative one rewards drifting from pi_ref)"),
+        (not 0 <= args.sft_slip <= 1, f"--sft_slip must be in [0, 1] (a fraction of the demonstrations), got {args.sft_slip}"),
+        (not 0 <= args.seed < 2**63, f"--seed must be in [0, 2**63), got {args.seed}"),
         ("{question}" not in args.prompt_template, "--prompt_template must contain {question}"),
         (args.data and not args.init_from, "--data needs --init_from: SFT exists only for the built-in toy task"),
         (args.prompts_per_step % (world * args.mini_batches),
@@ -171,6 +185,14 @@ def seed_of(*parts):
     return seed % 2**63
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, a scheduler's stop), raised by `terminate` so that it ends a run as Ctrl-C does."""
+
+
+def terminate(signum, frame):  # signal.signal(signal.SIGTERM, terminate)
+    raise Terminated
+
+
 def setup_processes(device_flag):
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
     auto = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
@@ -178,6 +200,8 @@ def setup_processes(device_flag):
         device = torch.device(auto if device_flag == "auto" else device_flag)
     except RuntimeError:
         raise ValueError(f"--device {device_flag}: not a device (cpu, cuda, cuda:1, mps or auto)") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"--device {device_flag}: train.py runs on cpu, cuda or mps")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"--device {device_flag}: torch sees no GPU here")
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():

@@ -1,0 +1,170 @@
+"""A run is never corrupted by a second process, never replaced by a broken model, and a bad flag
+stops it before out_dir is touched: the lock on out_dir (two real processes), SIGTERM, a
+non-finite update, and numeric flags and devices checked at once."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from safetensors.torch import load_file
+
+import train
+from conftest import ROOT
+from training import checkpoint
+
+TINY = ["--sft_steps", "12", "--rl_steps", "4", "--eval_interval", "2", "--prompts_per_step", "2",
+        "--group_size", "4", "--eval_prompts", "3", "--eval_samples", "4", "--max_new_tokens", "24"]
+SLOW = ["--sft_steps", "100000", "--sft_batch", "4"]  # a run that is still in SFT when the test acts
+
+
+def start(out, *flags):
+    return subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), "--out_dir", out, *flags],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, OMP_NUM_THREADS="1"))
+
+
+def wait_for_sft(p, out):
+    """Until the process p has logged its first SFT line (it holds the lock and writes out_dir)."""
+    metrics = os.path.join(out, "metrics.jsonl")
+    deadline = time.time() + 600
+    while not (os.path.exists(metrics) and os.path.getsize(metrics) > 0):
+        assert p.poll() is None, p.communicate()
+        assert time.time() < deadline
+        time.sleep(0.2)
+
+
+def snapshot(out):
+    files = {}
+    for root, _, names in os.walk(out):
+        for n in names:
+            with open(os.path.join(root, n), "rb") as f:
+                files[os.path.relpath(os.path.join(root, n), out)] = f.read()
+    return files
+
+
+def test_a_second_process_is_refused_and_a_dead_ones_lock_is_taken_over(tmp_path):
+    out = str(tmp_path / "run")
+    first = start(out, *SLOW)
+    try:
+        wait_for_sft(first, out)
+        with open(os.path.join(out, ".lock")) as f:
+            assert f.read().strip() == str(first.pid)
+        for flags in ([], ["--resume"], ["--overwrite"]):
+            second = start(out, *TINY, *flags)
+            _, err = second.communicate(timeout=600)
+            assert second.returncode == 1, err
+            assert err.strip() == (f"error: {out} is in use by process {first.pid} (it holds {out}/.lock): "
+                                   f"wait for it to end, or choose another --out_dir")
+        assert first.poll() is None  # the first run went on, alone
+    finally:
+        first.kill()
+        first.wait()
+    # SIGKILL leaves .lock behind, naming the dead process; the next run takes it over
+    assert os.path.exists(os.path.join(out, ".lock"))
+    third = start(out, *TINY, "--overwrite")
+    stdout, err = third.communicate(timeout=1800)
+    assert third.returncode == 0, err
+    assert stdout.splitlines()[0] == f"{out}: taking over the lock of process {first.pid}, which is not running"
+    assert "ckpt" in os.listdir(out) and ".lock" not in os.listdir(out)  # an ended run removes its lock
+
+
+def test_sigterm_ends_a_run_as_ctrl_c_does(tmp_path):
+    out = str(tmp_path / "run")
+    p = start(out, *SLOW)
+    wait_for_sft(p, out)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=600)
+    assert p.returncode == 128 + signal.SIGTERM
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("terminated at sft step ")
+    assert lines[0].endswith("; no checkpoint was written yet")
+    assert ".lock" not in os.listdir(out)
+
+
+def test_a_non_finite_update_is_never_saved(tmp_path, monkeypatch):
+    # RL step 1's update leaves a NaN in one weight (as an overflowing step would), with finite
+    # loss and gradient norm: the check before the evaluation and the save stops the run, and the
+    # checkpoint saved when RL started (RL step 0) stays, finite.
+    real = train.rl_update
+
+    def exploding(d, args, net, *rest):
+        metrics = real(d, args, net, *rest)
+        net.model.lm_head.weight.data[0, 0] = float("nan")
+        return metrics
+    monkeypatch.setattr(train, "rl_update", exploding)
+    out = str(tmp_path / "run")
+    with pytest.raises(SystemExit) as e:
+        train.main(["--out_dir", out, *TINY, "--eval_interval", "1"])
+    ckpt = os.path.join(out, "ckpt")
+    # the toy model ties lm_head to the embedding: its state dict names the tensor by the embedding
+    assert str(e.value.code) == (f"error: rl step 1: model model.embed_tokens.weight is not finite after the update; "
+                                 f"stopping. The last good checkpoint is kept in {ckpt}")
+    assert checkpoint.read_json(os.path.join(ckpt, "trainer_state.json"))["step"] == 0
+    assert all(t.isfinite().all() for t in load_file(os.path.join(ckpt, "model.safetensors")).values())
+
+
+def test_save_refuses_non_finite_optimizer_state(tmp_path):
+    import random
+
+    import torch
+
+    from flowrl import LogZHead
+    from model import ModelConfig, Transformer
+    from tasks.sums import train_toy_tokenizer
+    tok = train_toy_tokenizer()
+    model = Transformer(ModelConfig(vocab_size=tok.get_vocab_size(), n_embd=16, n_layer=1, n_head=2, n_kv_head=1,
+                                    intermediate_size=32, max_seq_len=64))
+    head = LogZHead(16)
+    opt = torch.optim.AdamW(list(model.parameters()) + list(head.parameters()))
+    model(torch.ones(1, 4, dtype=torch.long)).sum().backward()
+    opt.step()
+    args = train.parse_args(["--out_dir", str(tmp_path)])[0]
+    save = lambda: checkpoint.save(str(tmp_path), "rl", 3, model, tok, opt, head, random.Random(0), args, {})  # noqa: E731
+    open(tmp_path / "metrics.jsonl", "w").close()
+    save()
+    before = snapshot(tmp_path)
+    next(iter(opt.state.values()))["exp_avg_sq"][0] = float("nan")
+    with pytest.raises(ValueError, match=r"rl step 3: state opt\.0\.exp_avg_sq is not finite after the update; "
+                                         r"stopping\. The last good checkpoint is kept in .*ckpt$"):
+        save()
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--lr", "nan"], "argument --lr: must be a finite number, got nan"),
+    (["--beta", "inf"], "argument --beta: must be a finite number, got inf"),
+    (["--sft_lr=-inf"], "argument --sft_lr: must be a finite number, got -inf"),
+    (["--kl_coef", "nan"], "argument --kl_coef: must be a finite number, got nan"),
+    (["--logz_dropout", "inf"], "argument --logz_dropout: must be a finite number, got inf"),
+    (["--sft_slip", "nan"], "argument --sft_slip: must be a finite number, got nan"),
+])
+def test_non_finite_flags_are_refused_by_name(flags, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        train.main(["--out_dir", str(tmp_path / "run"), *flags])
+    assert e.value.code == 2 and capsys.readouterr().err.strip().endswith(message)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("finished") / "run")
+    train.main(["--out_dir", out, *TINY])
+    return out
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--lr", "nan"], "argument --lr: must be a finite number"),
+    (["--kl_coef", "-1"], "--kl_coef -1.0: must be at least 0"),
+    (["--lr", "1e39"], "--lr 1e+39 / --sft_lr 0.002: larger than a float32 holds"),
+    (["--sft_slip", "2"], "--sft_slip must be in [0, 1]"),
+    (["--seed", str(2**64)], f"--seed must be in [0, 2**63), got {2**64}"),
+    (["--device", "meta"], "--device meta: train.py runs on cpu, cuda or mps"),
+    (["--device", "xpu"], "--device xpu: train.py runs on cpu, cuda or mps"),
+])
+def test_overwrite_deletes_nothing_when_a_check_fails(finished, flags, message, capsys):
+    before = snapshot(finished)
+    with pytest.raises(SystemExit) as e:
+        train.main(["--out_dir", finished, "--overwrite", *flags])
+    assert message in str(e.value.code) + capsys.readouterr().err
+    assert snapshot(finished) == before  # the run is whole, and no .lock is left
