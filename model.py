@@ -174,6 +174,8 @@ HF_FIELDS = dict(vocab_size="vocab_size", n_embd="hidden_size", n_layer="num_hid
                  rms_norm_eps="rms_norm_eps", tie_embeddings="tie_word_embeddings",
                  bos_token_id="bos_token_id", eos_token_id="eos_token_id")
 REQUIRED = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size")
+SIZES = (*REQUIRED, "num_key_value_heads", "head_dim", "max_position_embeddings")  # positive integers
+LLAMA3_ROPE = ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -260,15 +262,35 @@ class Transformer(nn.Module):
         if not os.path.isfile(cfg_file):
             raise FileNotFoundError(f"{cfg_file}: not found (expected a Hugging Face model directory)")
         hf = read_json(cfg_file)
+        if not isinstance(hf, dict):
+            raise ValueError(f"{cfg_file}: expected a JSON object, got {type(hf).__name__}")
         if hf.get("model_type") not in ("llama", "qwen2"):
             raise ValueError(f"{cfg_file}: model_type {hf.get('model_type')!r} is not supported "
                              f"(supported: 'llama', 'qwen2')")
-        for field in REQUIRED:
-            if not isinstance(hf.get(field), int):
-                raise ValueError(f"{cfg_file}: field {field!r} is missing or not an integer")
+        for field in SIZES:
+            value = hf.get(field)
+            if (field in REQUIRED or value is not None) and (type(value) is not int or value < 1):
+                raise ValueError(f"{cfg_file}: field {field!r} is missing or not a positive integer, got {value!r}")
+        if hf["num_attention_heads"] % hf.get("num_key_value_heads", 1):
+            raise ValueError(f"{cfg_file}: num_attention_heads {hf['num_attention_heads']} is not a multiple of "
+                             f"num_key_value_heads {hf['num_key_value_heads']}")
+        if not hf.get("head_dim") and hf["hidden_size"] % hf["num_attention_heads"]:
+            raise ValueError(f"{cfg_file}: hidden_size {hf['hidden_size']} is not a multiple of "
+                             f"num_attention_heads {hf['num_attention_heads']} (and no head_dim is given)")
         rope = hf.get("rope_parameters") or hf.get("rope_scaling") or {}  # new and old transformers
-        if rope.get("rope_type", rope.get("type", "default")) not in ("default", "llama3"):
-            raise ValueError(f"{cfg_file}: rope type {rope.get('rope_type')!r} is not supported")
+        if not isinstance(rope, dict):
+            raise ValueError(f"{cfg_file}: rope_parameters / rope_scaling must be an object, got {rope!r}")
+        rope_type = rope.get("rope_type", rope.get("type", "default"))
+        if rope_type not in ("default", "llama3"):
+            raise ValueError(f"{cfg_file}: rope type {rope_type!r} is not supported (supported: default, llama3)")
+        for field in LLAMA3_ROPE if rope_type == "llama3" else ():
+            if type(rope.get(field)) not in (int, float) or not rope[field] > 0:
+                raise ValueError(f"{cfg_file}: llama3 rope needs a positive {field!r}, got {rope.get(field)!r}")
+        if rope_type == "llama3" and not rope["low_freq_factor"] < rope["high_freq_factor"]:
+            raise ValueError(f"{cfg_file}: llama3 rope needs low_freq_factor < high_freq_factor")
+        theta = rope.get("rope_theta") or hf.get("rope_theta") or 10000.0
+        if type(theta) not in (int, float) or not theta > 1:
+            raise ValueError(f"{cfg_file}: rope_theta must be a number above 1, got {theta!r}")
         for flag in ("use_sliding_window", "mlp_bias"):
             if hf.get(flag):
                 raise ValueError(f"{cfg_file}: {flag}=true is not supported")
@@ -276,7 +298,7 @@ class Transformer(nn.Module):
         kw.setdefault("n_kv_head", hf["num_attention_heads"])  # HF's defaults when a field is absent
         kw.setdefault("tie_embeddings", False)
         cfg = ModelConfig(model_type=hf["model_type"], **kw,
-                          rope_theta=rope.get("rope_theta", hf.get("rope_theta", 10000.0)),
+                          rope_theta=theta,
                           rope_scaling=rope if rope.get("rope_type", rope.get("type")) == "llama3" else None,
                           qkv_bias=hf["model_type"] == "qwen2" or bool(hf.get("attention_bias")),
                           o_bias=hf["model_type"] == "llama" and bool(hf.get("attention_bias")))

@@ -39,7 +39,6 @@ responses on any number of processes; DistributedDataParallel averages the gradi
 rank's loss is scaled so that the update is that of the union (UnionMean). Rank 0
 alone prints, evaluates and writes files.
 """
-import json
 import math
 import os
 import random
@@ -72,8 +71,7 @@ BAD_INPUT = (ValueError, OSError, SafetensorError)  # reported as one line namin
 
 def log(d, args, record):
     if d.rank == 0:
-        with open(os.path.join(args.out_dir, checkpoint.METRICS), "a") as f:
-            f.write(json.dumps(record) + "\n")
+        checkpoint.append_metrics(args.out_dir, record)
 
 
 def save_checkpoint(d, args, stage, step, model, codec, opt, log_z_head, py_rng, ref):
@@ -296,8 +294,11 @@ def main(argv=None):
         # 2) processes and device
         d = setup_processes(args.device)
         check_flags(args, d.world)
-        if changed:
-            d.info(f"resuming {ckpt} with " + ", ".join(f"--{k} {v}" for k, v in sorted(changed.items())))
+        if state:
+            finished = state["stage"] == "rl" and state["step"] >= args.rl_steps
+            d.info(f"resuming {ckpt} at {state['stage']} step {state['step']}"
+                   + "".join(f", with --{k} {v}" for k, v in sorted(changed.items()))
+                   + (": the run is finished, a larger --rl_steps continues it" if finished else ""))
         # 3) model, tokenizer, task, reference: all loaded before out_dir is touched
         torch.manual_seed(args.seed)  # the toy model's initial weights, the same on every rank
         py_rng = random.Random(args.seed)  # problems and SFT demonstrations, the same on every rank
@@ -306,8 +307,7 @@ def main(argv=None):
         stage, start = (state["stage"], state["step"]) if state else ("rl" if args.init_from else "sft", 0)
         ref = reference_of(args, state, changed)
         ref_model = load_reference(args, ref, d.device) if stage == "rl" else None
-        # the policy as trained: under torchrun wrapped in DDP, whose backward averages the gradients over
-        # the ranks. Sampling, evaluation and the no-grad passes use the bare model: nothing to average.
+        # the policy as trained: under torchrun wrapped in DDP, which averages the gradients (Learner)
         model_ddp = torch.nn.parallel.DistributedDataParallel(model) if d.world > 1 else model
         model.grad_ckpt = args.grad_ckpt  # activation checkpointing in the training passes (model.py)
         # sampling and evaluation may decode with a compiled copy: the same weights, the same samples
@@ -322,7 +322,7 @@ def main(argv=None):
         d.barrier()
         d.info(f"{sum(p.numel() for p in model.parameters()):,} parameters on {d.device}"
                f"{f' x {d.world} processes' if d.world > 1 else ''}; "
-               f"{'data ' + args.data if args.data else 'toy task'}; out_dir {args.out_dir}")
+               f"{task.describe}; out_dir {args.out_dir}")
 
         # 5) stage 1: SFT on demonstrations (toy task only)
         if stage == "sft":

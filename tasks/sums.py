@@ -90,6 +90,7 @@ class ToyTask:
             if toy_key(p[0]) not in {toy_key(q) for q, _ in self.eval_set}:
                 self.eval_set.append(p)
         self.held_out = {toy_key(q) for q, _ in self.eval_set}
+        self.describe = f"toy task (sums), {n_eval} held-out problems"
 
     def train_problem(self, rng):
         while True:

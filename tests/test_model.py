@@ -1,6 +1,7 @@
 """model.py against transformers on random tiny checkpoints, the KV cache, padding, and bad directories."""
 import json
 import os
+import re
 
 import pytest
 import torch
@@ -171,6 +172,33 @@ def test_unknown_model_type(saved):
 def test_missing_config_field(saved):
     edit_config(saved, hidden_size=None)
     with pytest.raises(ValueError, match=r"config\.json: field 'hidden_size' is missing"):
+        Transformer.from_pretrained(saved)
+
+
+@pytest.mark.parametrize("changes, message", [
+    # values that make no model, each refused by name instead of failing deep inside torch
+    (dict(num_attention_heads=0), "field 'num_attention_heads' is missing or not a positive integer, got 0"),
+    (dict(num_key_value_heads=0), "field 'num_key_value_heads' is missing or not a positive integer, got 0"),
+    (dict(vocab_size=-1), "field 'vocab_size' is missing or not a positive integer, got -1"),
+    (dict(num_hidden_layers=0), "field 'num_hidden_layers' is missing or not a positive integer, got 0"),
+    (dict(num_hidden_layers=True), "field 'num_hidden_layers' is missing or not a positive integer, got True"),
+    (dict(hidden_size=30, head_dim=None), "hidden_size 30 is not a multiple of num_attention_heads 4"),
+    (dict(num_key_value_heads=3), "num_attention_heads 4 is not a multiple of num_key_value_heads 3"),
+    (dict(rope_scaling="linear", rope_parameters=None), "rope_parameters / rope_scaling must be an object"),
+    (dict(rope_parameters=dict(rope_type="yarn", factor=4.0)), "rope type 'yarn' is not supported"),
+    (dict(rope_parameters=dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0)),
+     "llama3 rope needs a positive 'original_max_position_embeddings', got None"),
+    (dict(rope_parameters=dict(rope_theta="big")), "rope_theta must be a number above 1, got 'big'"),
+])
+def test_config_values_that_make_no_model(saved, changes, message):
+    edit_config(saved, **changes)
+    with pytest.raises(ValueError, match="config\\.json: " + re.escape(message)):
+        Transformer.from_pretrained(saved)
+
+
+def test_config_that_is_not_an_object(saved):
+    (saved / "config.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"config\.json: expected a JSON object, got list"):
         Transformer.from_pretrained(saved)
 
 

@@ -168,3 +168,86 @@ def test_overwrite_deletes_nothing_when_a_check_fails(finished, flags, message, 
         train.main(["--out_dir", finished, "--overwrite", *flags])
     assert message in str(e.value.code) + capsys.readouterr().err
     assert snapshot(finished) == before  # the run is whole, and no .lock is left
+
+
+# ---- a data file's lines: each problem one line naming the file and the line ---------------------
+
+def write_lines(path, lines):
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize("line, message", [
+    ('{"question": ' + "[" * 100_000 + "]" * 100_000 + ', "answer": "1"}', "line 2: JSON nested too deeply to read"),
+    ('{"question": "1+\\ud800", "answer": "2"}', "line 2: field 'question' holds a lone surrogate escape"),
+    ('{"question": "1+1", "answer": " "}', "line 2: field 'answer' is empty: no completion could be rewarded"),
+])
+def test_bad_data_lines(tmp_path, line, message):
+    from tasks.jsonl import read_jsonl
+    path = write_lines(tmp_path / "d.jsonl", ['{"question": "1+1", "answer": "2"}', line])
+    with pytest.raises(ValueError, match="d.jsonl " + message.replace("(", r"\(")):
+        read_jsonl(path)
+
+
+def test_held_out_questions_never_train_and_the_split_is_told(tmp_path):
+    from tasks.jsonl import FileTask
+    # 10 distinct questions, each twice: 20 lines, a fifth (4) held out; their 4 repeats (at
+    # most: a repeat may itself be held out) leave the training set
+    lines = [f'{{"question": "{q}+1", "answer": "{q + 1}"}}' for q in range(10) for _ in range(2)]
+    task = FileTask(write_lines(tmp_path / "d.jsonl", lines), n_eval=64)
+    held = {q for q, _ in task.eval_set}
+    assert len(task.eval_set) == 4 and not held & {q for q, _ in task.train_set}
+    n_dropped = 20 - 4 - len(task.train_set)
+    assert n_dropped >= 1 and task.describe == (
+        f"data {tmp_path / 'd.jsonl'}: {len(task.train_set)} problems to train on, 4 held out "
+        f"(--eval_prompts 64 cut to a fifth of the file), {n_dropped} repeats of held-out questions left out of training")
+
+
+def test_a_huge_question_is_refused_before_it_is_tokenized(tmp_path):
+    import argparse
+
+    from tasks.sums import train_toy_tokenizer
+    from training.launch import Codec, load_task
+    # the toy tokenizer's longest token is "<pad>", 5 characters: a question of 5,000,000 bytes has
+    # at least 1,000,000 tokens, far past a context of 128, without tokenizing it
+    tok = train_toy_tokenizer()
+    path = write_lines(tmp_path / "d.jsonl", ['{"question": "1+1", "answer": "2"}',
+                                              '{"question": "' + "1" * 5_000_000 + '", "answer": "2"}'])
+    args = argparse.Namespace(data=path, eval_prompts=1, max_new_tokens=48)
+    with pytest.raises(ValueError, match=r"d\.jsonl line 2: the question is 5,000,000 bytes, at least 1,000,000 "
+                                         r"tokens: more than the model's context of 128 tokens"):
+        load_task(args, Codec(tok, "{question}\n", 1, 0), 128)
+
+
+# ---- --resume says where it starts; a full disk names the file ------------------------------------
+
+@pytest.fixture
+def run(finished, tmp_path):
+    import shutil
+    out = str(tmp_path / "run")
+    shutil.copytree(finished, out)
+    return out
+
+
+def test_resume_says_where_it_starts_and_when_nothing_is_left(run, capsys):
+    ckpt = os.path.join(run, "ckpt")
+    train.main(["--out_dir", run, "--resume"])  # TINY's 4 RL steps are done
+    assert f"resuming {ckpt} at rl step 4: the run is finished, a larger --rl_steps continues it\n" in capsys.readouterr().out
+    train.main(["--out_dir", run, "--resume", "--rl_steps", "5", "--eval_interval", "5"])
+    assert capsys.readouterr().out.startswith(f"resuming {ckpt} at rl step 4, with --eval_interval 5, with --rl_steps 5\n")
+
+
+def test_a_full_disk_while_logging_names_the_file(run, monkeypatch):
+    import builtins
+    import errno
+
+    def full_disk(file, mode="r", *a, **k):
+        if mode == "a":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return builtins.open(file, mode, *a, **k)
+    monkeypatch.setattr(checkpoint, "open", full_disk, raising=False)
+    with pytest.raises(SystemExit) as e:
+        train.main(["--out_dir", run, "--resume", "--rl_steps", "6"])
+    ckpt = os.path.join(run, "ckpt")
+    assert str(e.value.code) == (f"error: could not write {run}/metrics.jsonl (No space left on device); the last "
+                                 f"checkpoint (rl step 4) is in {ckpt}: continue with --resume")

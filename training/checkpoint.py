@@ -192,6 +192,16 @@ def tidy(out_dir, ckpt, metrics_lines):
     atomic_write(metrics, lambda f: write_text(f, "".join(lines[:metrics_lines]).rstrip("\n")))
 
 
+def append_metrics(out_dir, record):
+    """One JSON line at the end of metrics.jsonl; a failed write (a full disk) names the file."""
+    file = os.path.join(out_dir, METRICS)
+    try:
+        with open(file, "a") as f:
+            f.write(json.dumps(record) + "\n")
+    except OSError as e:
+        raise OSError(f"could not write {file} ({e.strerror}); {describe(out_dir)}") from None
+
+
 def metrics_lines(out_dir):
     with open(os.path.join(out_dir, METRICS)) as f:
         return sum(1 for _ in f)

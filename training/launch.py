@@ -259,7 +259,15 @@ def load_model(args, source, device):
 
 
 def load_task(args, codec, max_seq_len):
+    # a prompt of b UTF-8 bytes has at least b / longest tokens: a question far too long for the
+    # context is refused before the tokenizer spends minutes on it
+    longest = max(map(len, codec.tok.get_vocab()))
+
     def too_long(question):
+        n_bytes = len(question.encode("utf-8"))
+        if n_bytes > longest * max_seq_len:
+            return (f"the question is {n_bytes:,} bytes, at least {n_bytes // longest:,} tokens: more than the "
+                    f"model's context of {max_seq_len} tokens")
         n = len(codec.encode(question))
         if n + args.max_new_tokens > max_seq_len:
             return (f"the prompt is {n} tokens; with --max_new_tokens {args.max_new_tokens} that exceeds "
