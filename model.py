@@ -277,10 +277,14 @@ class Transformer(nn.Module):
         if not hf.get("head_dim") and hf["hidden_size"] % hf["num_attention_heads"]:
             raise ValueError(f"{cfg_file}: hidden_size {hf['hidden_size']} is not a multiple of "
                              f"num_attention_heads {hf['num_attention_heads']} (and no head_dim is given)")
-        rope = hf.get("rope_parameters") or hf.get("rope_scaling") or {}  # new and old transformers
-        if not isinstance(rope, dict):
-            raise ValueError(f"{cfg_file}: rope_parameters / rope_scaling must be an object, got {rope!r}")
+        ropes = [r for r in (hf.get("rope_parameters"), hf.get("rope_scaling")) if r]  # new and old transformers
+        if any(not isinstance(r, dict) or any(isinstance(v, dict) for v in r.values()) for r in ropes):
+            raise ValueError(f"{cfg_file}: rope_parameters / rope_scaling must be an object of one rope's "
+                             f"parameters (one per attention type is not supported), got {ropes[0]!r}")
+        rope = ropes[0] if ropes else {}
         rope_type = rope.get("rope_type", rope.get("type", "default"))
+        if any(r.get("rope_type", r.get("type", "default")) != rope_type for r in ropes):
+            raise ValueError(f"{cfg_file}: rope_parameters and rope_scaling name different rope types")
         if rope_type not in ("default", "llama3"):
             raise ValueError(f"{cfg_file}: rope type {rope_type!r} is not supported (supported: default, llama3)")
         for field in LLAMA3_ROPE if rope_type == "llama3" else ():

@@ -318,7 +318,7 @@ def main(argv=None):
                 checkpoint.restore(state, tensors, opt, None, py_rng, d.device)
         # 4) only now out_dir: a resumed run is tidied, an earlier run deleted (--overwrite)
         if d.rank == 0:
-            checkpoint.tidy(args.out_dir, ckpt, state["metrics_lines"]) if state else checkpoint.clear(args.out_dir)
+            checkpoint.tidy(args.out_dir, ckpt, state) if state else checkpoint.clear(args.out_dir)
         d.barrier()
         d.info(f"{sum(p.numel() for p in model.parameters()):,} parameters on {d.device}"
                f"{f' x {d.world} processes' if d.world > 1 else ''}; "

@@ -189,6 +189,11 @@ def test_missing_config_field(saved):
     (dict(rope_parameters=dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0)),
      "llama3 rope needs a positive 'original_max_position_embeddings', got None"),
     (dict(rope_parameters=dict(rope_theta="big")), "rope_theta must be a number above 1, got 'big'"),
+    (dict(rope_parameters=dict(full_attention=dict(rope_type="yarn", factor=4.0))),
+     "rope_parameters / rope_scaling must be an object of one rope's parameters (one per attention type is not "
+     "supported)"),
+    (dict(rope_parameters=dict(rope_type="default", rope_theta=1e4), rope_scaling=dict(type="yarn", factor=4.0)),
+     "rope_parameters and rope_scaling name different rope types"),
 ])
 def test_config_values_that_make_no_model(saved, changes, message):
     edit_config(saved, **changes)

@@ -16,14 +16,11 @@ import pytest
 import torch
 
 import train
-from conftest import ROOT
+from conftest import ROOT, TINY, snapshot
 from flowrl import LogZHead
 from model import ModelConfig, Transformer
 from tasks.jsonl import read_jsonl
 from training import checkpoint
-
-TINY = ["--sft_steps", "12", "--rl_steps", "4", "--eval_interval", "2", "--prompts_per_step", "2",
-        "--group_size", "4", "--eval_prompts", "3", "--eval_samples", "4", "--max_new_tokens", "24"]
 
 
 def fails(argv):
@@ -33,34 +30,9 @@ def fails(argv):
     return str(e.value.code)
 
 
-def snapshot(out):
-    """Every file of a run, path -> bytes: to show that nothing was touched."""
-    files = {}
-    for root, _, names in os.walk(out):
-        for n in names:
-            with open(os.path.join(root, n), "rb") as f:
-                files[os.path.relpath(os.path.join(root, n), out)] = f.read()
-    return files
-
-
 def records(out):
     with open(os.path.join(out, "metrics.jsonl")) as f:
         return [{k: v for k, v in json.loads(line).items() if k != "tokens_per_s"} for line in f]
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("finished") / "run")
-    train.main(["--out_dir", out, *TINY])
-    return out
-
-
-@pytest.fixture
-def run(finished, tmp_path):
-    """A fresh copy of a finished run, to be attacked."""
-    out = str(tmp_path / "run")
-    shutil.copytree(finished, out)
-    return out
 
 
 def test_main_returns_the_trained_model_and_log_z_head(finished, tmp_path):

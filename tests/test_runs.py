@@ -11,11 +11,9 @@ import pytest
 from safetensors.torch import load_file
 
 import train
-from conftest import ROOT
+from conftest import ROOT, TINY, snapshot
 from training import checkpoint
 
-TINY = ["--sft_steps", "12", "--rl_steps", "4", "--eval_interval", "2", "--prompts_per_step", "2",
-        "--group_size", "4", "--eval_prompts", "3", "--eval_samples", "4", "--max_new_tokens", "24"]
 SLOW = ["--sft_steps", "100000", "--sft_batch", "4"]  # a run that is still in SFT when the test acts
 
 
@@ -33,15 +31,6 @@ def wait_for_sft(p, out):
         assert p.poll() is None, p.communicate()
         assert time.time() < deadline
         time.sleep(0.2)
-
-
-def snapshot(out):
-    files = {}
-    for root, _, names in os.walk(out):
-        for n in names:
-            with open(os.path.join(root, n), "rb") as f:
-                files[os.path.relpath(os.path.join(root, n), out)] = f.read()
-    return files
 
 
 def test_a_second_process_is_refused_and_a_dead_ones_lock_is_taken_over(tmp_path):
@@ -105,6 +94,18 @@ def test_a_non_finite_update_is_never_saved(tmp_path, monkeypatch):
     assert all(t.isfinite().all() for t in load_file(os.path.join(ckpt, "model.safetensors")).values())
 
 
+def test_an_exploded_update_is_never_saved(tmp_path):
+    # lr 1e9: AdamW's first step moves every weight by about 1e9 (its step is lr times a ratio
+    # near 1), finite but far above EXPLODED; the run stops at the check before RL step 1's save
+    out = str(tmp_path / "run")
+    with pytest.raises(SystemExit) as e:
+        train.main(["--out_dir", out, *TINY, "--lr", "1e9", "--mini_batches", "1", "--eval_interval", "1"])
+    message = str(e.value.code)
+    assert message.startswith("error: rl step 1: model ") and " after the update (above 1e+06: the update " \
+        f"exploded); stopping. The last good checkpoint is kept in {os.path.join(out, 'ckpt')}" in message
+    assert checkpoint.read_json(os.path.join(out, "ckpt", "trainer_state.json"))["step"] == 0
+
+
 def test_save_refuses_non_finite_optimizer_state(tmp_path):
     import random
 
@@ -144,13 +145,6 @@ def test_non_finite_flags_are_refused_by_name(flags, message, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         train.main(["--out_dir", str(tmp_path / "run"), *flags])
     assert e.value.code == 2 and capsys.readouterr().err.strip().endswith(message)
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("finished") / "run")
-    train.main(["--out_dir", out, *TINY])
-    return out
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -221,14 +215,6 @@ def test_a_huge_question_is_refused_before_it_is_tokenized(tmp_path):
 
 # ---- --resume says where it starts; a full disk names the file ------------------------------------
 
-@pytest.fixture
-def run(finished, tmp_path):
-    import shutil
-    out = str(tmp_path / "run")
-    shutil.copytree(finished, out)
-    return out
-
-
 def test_resume_says_where_it_starts_and_when_nothing_is_left(run, capsys):
     ckpt = os.path.join(run, "ckpt")
     train.main(["--out_dir", run, "--resume"])  # TINY's 4 RL steps are done
@@ -251,3 +237,44 @@ def test_a_full_disk_while_logging_names_the_file(run, monkeypatch):
     ckpt = os.path.join(run, "ckpt")
     assert str(e.value.code) == (f"error: could not write {run}/metrics.jsonl (No space left on device); the last "
                                  f"checkpoint (rl step 4) is in {ckpt}: continue with --resume")
+
+
+def test_resume_makes_metrics_agree_with_the_checkpoint(tmp_path):
+    # a checkpoint at RL step 2 that counted 10 lines; among them a torn line (a crash mid-write),
+    # a step logged twice and a step past the checkpoint's; one more line past the count. Kept:
+    # the whole rows up to RL step 2, each once, in their order.
+    import json
+    rows = [dict(phase="train", stage="sft", step=25), dict(phase="train", stage="sft", step=50),
+            dict(phase="eval", stage="sft", step=50), dict(phase="eval", stage="rl", step=0),
+            dict(phase="train", stage="rl", step=1)]
+    lines = [json.dumps(r) for r in rows] + ['{"phase": "train", "stage": "rl", "st',
+                                             json.dumps(dict(phase="train", stage="rl", step=2, loss=1.0)),
+                                             json.dumps(dict(phase="train", stage="rl", step=2, loss=9.0)),
+                                             json.dumps(dict(phase="eval", stage="rl", step=2)),
+                                             json.dumps(dict(phase="train", stage="rl", step=3)),
+                                             json.dumps(dict(phase="eval", stage="rl", step=4))]
+    (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    os.makedirs(tmp_path / "ckpt")
+    checkpoint.tidy(str(tmp_path), str(tmp_path / "ckpt"), dict(stage="rl", step=2, metrics_lines=10))
+    kept = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert kept == rows + [dict(phase="train", stage="rl", step=2, loss=1.0), dict(phase="eval", stage="rl", step=2)]
+
+
+def test_a_checkpoint_that_is_a_symbolic_link_is_replaced_not_followed(run, tmp_path):
+    ckpt, elsewhere = os.path.join(run, "ckpt"), str(tmp_path / "elsewhere")
+    os.replace(ckpt, elsewhere)
+    os.symlink(elsewhere, ckpt)
+    before = snapshot(elsewhere)
+    train.main(["--out_dir", run, "--resume", "--rl_steps", "8"])  # saves at RL steps 6 and 8
+    assert os.path.isdir(ckpt) and not os.path.islink(ckpt)
+    assert checkpoint.read_json(os.path.join(ckpt, "trainer_state.json"))["step"] == 8
+    assert snapshot(elsewhere) == before  # the link's target is left as it was
+
+
+def test_an_out_dir_that_cannot_be_written_fails_before_sft(tmp_path):
+    # (a read-only directory does not stop root, who runs CI: a path under a file stands in for it)
+    (tmp_path / "file").write_text("")
+    out = str(tmp_path / "file" / "run")
+    with pytest.raises(SystemExit) as e:
+        train.main(["--out_dir", out, *TINY])
+    assert str(e.value.code) == f"error: {out}: cannot write there (Not a directory)"

@@ -9,10 +9,7 @@ import torch
 
 from model import Transformer
 from tasks.sums import train_toy_tokenizer
-from conftest import ROOT
-
-TINY = ["--sft_steps", "12", "--rl_steps", "4", "--eval_interval", "2", "--prompts_per_step", "2",
-        "--group_size", "4", "--eval_prompts", "3", "--eval_samples", "4", "--max_new_tokens", "24"]
+from conftest import ROOT, TINY
 
 
 def train(*flags, ok=True):

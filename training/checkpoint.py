@@ -30,6 +30,8 @@ from safetensors.torch import load_file, save_file
 from model import atomic_write, read_json, write_text
 
 CKPT, METRICS, STATE, LOCK = "ckpt", "metrics.jsonl", "trainer_state.json", ".lock"
+STAGES = ("sft", "rl")  # in the order a run goes through them
+EXPLODED = 1e6  # no trained network holds a weight this large (the toy's stay below 2): an update blew up
 
 
 def check_finite(value, what, stage, step, out_dir):
@@ -39,12 +41,18 @@ def check_finite(value, what, stage, step, out_dir):
 
 
 def check_finite_state(stage, step, out_dir, **tensors):
-    """An error naming the first tensor that holds a NaN or an infinity, e.g.
+    """An error naming the first tensor that holds a NaN or an infinity, or, in the networks
+    (model, log_z_head), a weight above EXPLODED, e.g.
     check_finite_state("rl", 5, out_dir, model=model.state_dict(), log_z_head=...)."""
     for group, named in tensors.items():
         for name, t in named.items():
-            if torch.is_tensor(t) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            if not (torch.is_tensor(t) and t.is_floating_point()):
+                continue
+            if not bool(torch.isfinite(t).all()):
                 stop(f"{group} {name} is not finite after the update", stage, step, out_dir)
+            if group in ("model", "log_z_head") and (top := t.abs().max().item()) > EXPLODED:
+                stop(f"{group} {name} reaches {top:.3g} after the update (above {EXPLODED:g}: the update exploded)",
+                     stage, step, out_dir)
 
 
 def stop(what, stage, step, out_dir):
@@ -180,16 +188,37 @@ def read_state(ckpt):
     return state, tensors
 
 
-def tidy(out_dir, ckpt, metrics_lines):
+def tidy(out_dir, ckpt, state):
     """Before a resumed run writes: ckpt.old becomes ckpt again if it is the checkpoint, a stale
-    ckpt.tmp goes, and metrics.jsonl loses what was logged after the checkpoint."""
+    ckpt.tmp goes, and metrics.jsonl is made to agree with the checkpoint: of the lines it had
+    when the checkpoint was saved, those that are whole JSON rows of a step up to the
+    checkpoint's, each step's row once (a torn line, as a crash mid-write leaves it, goes too)."""
     final = os.path.join(out_dir, CKPT)
     if ckpt != final:
         os.replace(ckpt, final)
-    shutil.rmtree(final + ".tmp", ignore_errors=True)
+    remove(final + ".tmp")
     metrics = os.path.join(out_dir, METRICS)
-    lines = open(metrics).readlines() if os.path.exists(metrics) else []
-    atomic_write(metrics, lambda f: write_text(f, "".join(lines[:metrics_lines]).rstrip("\n")))
+    lines = open(metrics, errors="replace").readlines() if os.path.exists(metrics) else []
+    last, kept, seen = (STAGES.index(state["stage"]), state["step"]), [], set()
+    for line in lines[:state["metrics_lines"]]:
+        try:
+            row = json.loads(line)
+            key = (row["phase"], row["stage"], row["step"])
+            if (STAGES.index(row["stage"]), row["step"]) > last or key in seen:
+                continue
+        except (ValueError, TypeError, KeyError):  # not a whole row of this run's
+            continue
+        seen.add(key)
+        kept.append(line.rstrip("\n"))
+    atomic_write(metrics, lambda f: write_text(f, "\n".join(kept)))
+
+
+def remove(path):
+    """Remove a file, a directory or a symbolic link (not what it points to), if it exists."""
+    if os.path.islink(path) or os.path.isfile(path):
+        os.remove(path)
+    elif os.path.isdir(path):
+        shutil.rmtree(path)
 
 
 def append_metrics(out_dir, record):
@@ -244,9 +273,7 @@ def write(out_dir, model, tok, tensors, state):
     final = os.path.join(out_dir, CKPT)
     tmp, old = final + ".tmp", final + ".old"
     try:
-        if os.path.lexists(tmp) and not os.path.isdir(tmp):
-            os.remove(tmp)
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove(tmp)
         model.save_pretrained(tmp)
         tok.save(os.path.join(tmp, "tokenizer.json"))
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, os.path.join(tmp, "state.safetensors"))
@@ -256,8 +283,8 @@ def write(out_dir, model, tok, tensors, state):
         kept = (f"the last good checkpoint is kept in {final}" if os.path.isdir(final)
                 else "no checkpoint was written yet")
         raise OSError(f"could not write a checkpoint to {tmp} ({e}); {kept}") from None
-    shutil.rmtree(old, ignore_errors=True)  # left by a crash in an earlier save
-    if os.path.isdir(final):
+    remove(old)  # left by a crash in an earlier save
+    if os.path.isdir(final):  # a directory, or a link to one: the link is renamed, not its target
         os.replace(final, old)
     os.replace(tmp, final)
-    shutil.rmtree(old, ignore_errors=True)
+    remove(old)
