@@ -235,7 +235,7 @@ def grpo_loss(logp, logp_ref, logp_old, mask, adv, *, clip_low=0.2, clip_high=0.
 # (reward 1.0), answer 6 (0.8) and answer 9 (0.9); the reference prefers later answers. With a
 # raw reward r (no group normalisation) the target is exactly p* = pi_ref * exp(beta r) / Z.
 # FlowRL reaches p* with all three modes and learns log Z; GRPO, a reward maximiser, piles
-# everything onto answer 2 (test_flowrl.py checks both; study.py draws them).
+# everything onto answer 2 (test_flowrl.py checks both; study/study.py draws them).
 
 def toy_distribution(beta=3.0):
     """Reward, reference and target of the toy: (reward, log_ref, log_target, true_log_z)."""

@@ -67,7 +67,6 @@ def apply_rope(x, cos, sin):
 
 class KVCache:
     """Keys and values of every layer, preallocated once: (B, n_kv_head, max_len, head_dim) each.
-
     `len` positions are filled, the same number for every row (prompts are left-padded together).
     Buffers are allocated on first use with the dtype and device of the keys (bf16 under autocast)."""
 
@@ -179,6 +178,48 @@ LLAMA3_ROPE = ("factor", "low_freq_factor", "high_freq_factor", "original_max_po
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+def check_config(hf, cfg_file):
+    """config.json's values (hf) checked, one error naming the field; returns (rope, theta)."""
+    def fail(message):
+        raise ValueError(f"{cfg_file}: {message}")
+    if hf.get("model_type") not in ("llama", "qwen2"):
+        fail(f"model_type {hf.get('model_type')!r} is not supported (supported: 'llama', 'qwen2')")
+    for field in SIZES:
+        value = hf.get(field)
+        if (field in REQUIRED or value is not None) and (type(value) is not int or value < 1):
+            fail(f"field {field!r} is missing or not a positive integer, got {value!r}")
+    n_head, n_kv, vocab = hf["num_attention_heads"], hf.get("num_key_value_heads", 1), hf["vocab_size"]
+    if n_head % n_kv:
+        fail(f"num_attention_heads {n_head} is not a multiple of num_key_value_heads {n_kv}")
+    if not hf.get("head_dim") and hf["hidden_size"] % n_head:
+        fail(f"hidden_size {hf['hidden_size']} is not a multiple of num_attention_heads {n_head} (and no head_dim is given)")
+    for field in ("eos_token_id", "bos_token_id"):
+        ids = [hf[field]] if type(hf.get(field)) is int else hf.get(field)
+        if ids is not None and not (isinstance(ids, list) and ids and all(type(i) is int and 0 <= i < vocab for i in ids)):
+            fail(f"{field} must be a token id below vocab_size {vocab} or a list of them, got {hf[field]!r}")
+    ropes = [r for r in (hf.get("rope_parameters"), hf.get("rope_scaling")) if r is not None]  # new, old transformers
+    for r in ropes:
+        if not isinstance(r, dict) or any(isinstance(v, dict) for v in r.values()):  # not one per attention type
+            fail(f"rope_parameters / rope_scaling must be an object of one rope's parameters, got {r!r}")
+    rope = ropes[0] if ropes else {}
+    rope_type = rope.get("rope_type", rope.get("type", "default"))
+    if any(r.get("rope_type", r.get("type", "default")) != rope_type for r in ropes):
+        fail("rope_parameters and rope_scaling name different rope types")
+    if rope_type not in ("default", "llama3"):
+        fail(f"rope type {rope_type!r} is not supported (supported: default, llama3)")
+    theta = next((t for t in (rope.get("rope_theta"), hf.get("rope_theta")) if t is not None), 10000.0)
+    numbers = dict(rope_theta=theta, rms_norm_eps=hf.get("rms_norm_eps", 1e-6),
+                   **({f: rope.get(f) for f in LLAMA3_ROPE} if rope_type == "llama3" else {}))
+    for field, value in numbers.items():
+        if type(value) not in (int, float) or not 0 < value < math.inf:
+            fail(f"{field} must be a positive finite number, got {value!r}")
+    if rope_type == "llama3" and not rope["low_freq_factor"] < rope["high_freq_factor"]:
+        fail("llama3 rope needs low_freq_factor < high_freq_factor")
+    if flag := next((f for f in ("use_sliding_window", "mlp_bias") if hf.get(f)), None):
+        fail(f"{flag}=true is not supported")
+    return rope, theta
+
+
 class Transformer(nn.Module):
     def __init__(self, cfg):
         super().__init__()
@@ -264,45 +305,10 @@ class Transformer(nn.Module):
         hf = read_json(cfg_file)
         if not isinstance(hf, dict):
             raise ValueError(f"{cfg_file}: expected a JSON object, got {type(hf).__name__}")
-        if hf.get("model_type") not in ("llama", "qwen2"):
-            raise ValueError(f"{cfg_file}: model_type {hf.get('model_type')!r} is not supported "
-                             f"(supported: 'llama', 'qwen2')")
-        for field in SIZES:
-            value = hf.get(field)
-            if (field in REQUIRED or value is not None) and (type(value) is not int or value < 1):
-                raise ValueError(f"{cfg_file}: field {field!r} is missing or not a positive integer, got {value!r}")
-        if hf["num_attention_heads"] % hf.get("num_key_value_heads", 1):
-            raise ValueError(f"{cfg_file}: num_attention_heads {hf['num_attention_heads']} is not a multiple of "
-                             f"num_key_value_heads {hf['num_key_value_heads']}")
-        if not hf.get("head_dim") and hf["hidden_size"] % hf["num_attention_heads"]:
-            raise ValueError(f"{cfg_file}: hidden_size {hf['hidden_size']} is not a multiple of "
-                             f"num_attention_heads {hf['num_attention_heads']} (and no head_dim is given)")
-        ropes = [r for r in (hf.get("rope_parameters"), hf.get("rope_scaling")) if r]  # new and old transformers
-        if any(not isinstance(r, dict) or any(isinstance(v, dict) for v in r.values()) for r in ropes):
-            raise ValueError(f"{cfg_file}: rope_parameters / rope_scaling must be an object of one rope's "
-                             f"parameters (one per attention type is not supported), got {ropes[0]!r}")
-        rope = ropes[0] if ropes else {}
-        rope_type = rope.get("rope_type", rope.get("type", "default"))
-        if any(r.get("rope_type", r.get("type", "default")) != rope_type for r in ropes):
-            raise ValueError(f"{cfg_file}: rope_parameters and rope_scaling name different rope types")
-        if rope_type not in ("default", "llama3"):
-            raise ValueError(f"{cfg_file}: rope type {rope_type!r} is not supported (supported: default, llama3)")
-        for field in LLAMA3_ROPE if rope_type == "llama3" else ():
-            if type(rope.get(field)) not in (int, float) or not rope[field] > 0:
-                raise ValueError(f"{cfg_file}: llama3 rope needs a positive {field!r}, got {rope.get(field)!r}")
-        if rope_type == "llama3" and not rope["low_freq_factor"] < rope["high_freq_factor"]:
-            raise ValueError(f"{cfg_file}: llama3 rope needs low_freq_factor < high_freq_factor")
-        theta = rope.get("rope_theta") or hf.get("rope_theta") or 10000.0
-        if type(theta) not in (int, float) or not theta > 1:
-            raise ValueError(f"{cfg_file}: rope_theta must be a number above 1, got {theta!r}")
-        for flag in ("use_sliding_window", "mlp_bias"):
-            if hf.get(flag):
-                raise ValueError(f"{cfg_file}: {flag}=true is not supported")
-        kw = {ours: hf[theirs] for ours, theirs in HF_FIELDS.items() if hf.get(theirs) is not None}
-        kw.setdefault("n_kv_head", hf["num_attention_heads"])  # HF's defaults when a field is absent
-        kw.setdefault("tie_embeddings", False)
-        cfg = ModelConfig(model_type=hf["model_type"], **kw,
-                          rope_theta=theta,
+        rope, theta = check_config(hf, cfg_file)
+        kw = {"n_kv_head": hf["num_attention_heads"], "tie_embeddings": False,  # HF's defaults when absent
+              **{ours: hf[theirs] for ours, theirs in HF_FIELDS.items() if hf.get(theirs) is not None}}
+        cfg = ModelConfig(model_type=hf["model_type"], **kw, rope_theta=theta,
                           rope_scaling=rope if rope.get("rope_type", rope.get("type")) == "llama3" else None,
                           qkv_bias=hf["model_type"] == "qwen2" or bool(hf.get("attention_bias")),
                           o_bias=hf["model_type"] == "llama" and bool(hf.get("attention_bias")))
@@ -392,9 +398,3 @@ def atomic_write(file, write):
     tmp = file + ".tmp"
     write(tmp)
     os.replace(tmp, file)
-
-
-if __name__ == "__main__":
-    model = Transformer(ModelConfig())
-    print(f"{sum(p.numel() for p in model.parameters()):,} parameters")
-    print(model(torch.randint(0, 64, (2, 8))).shape)

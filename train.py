@@ -52,11 +52,12 @@ import torch.distributed as dist
 from safetensors import SafetensorError
 
 from flowrl import LogZHead, flowrl_loss, group_normalize, grpo_loss
+from reward import rewards_of
 from sample import generate, rollout_of, token_logprobs
-from tasks.paths import path_logprobs, path_metrics
-from tasks.sums import ToyTask, toy_solution
+from tasks.sums import toy_solution
 from training import checkpoint
 from training.checkpoint import check_finite
+from training.evaluate import evaluate, toy_paths
 from training.launch import (check_flags, load_model, load_reference, load_task, parse_args, reference_of,
                              resume_args, seed_of, setup_processes, Terminated, terminate)
 
@@ -77,52 +78,6 @@ def log(d, args, record):
 def save_checkpoint(d, args, stage, step, model, codec, opt, log_z_head, py_rng, ref):
     if d.rank == 0:  # the ranks hold the same weights and optimizer state
         checkpoint.save(args.out_dir, stage, step, model, codec.tok, opt, log_z_head, py_rng, args, ref)
-
-
-def toy_paths(model, codec, task, device):
-    """log pi(y|x) of every correct derivation of each held-out toy prompt (tasks/paths.py); None for --data."""
-    if isinstance(task, ToyTask):
-        return path_logprobs(model, codec.tok, task.eval_set, codec.encode, codec.eos_id, codec.pad_id, device)
-
-
-def sample_texts(d, args, sampler, codec, prompts, **sampling):
-    """Completions of prompts (token-id lists) as text, generated --eval_batch rows at a time, so
-    that a large evaluation never holds a KV cache for all its rows at once."""
-    rows, texts = args.eval_batch or len(prompts), []
-    for i in range(0, len(prompts), rows):
-        with d.amp():
-            r = generate(sampler, prompts[i:i + rows], args.max_new_tokens, eos_id=codec.eos_id, pad_id=codec.pad_id,
-                         **sampling)
-        texts += [codec.decode(r, j) for j in range(len(r.response_ids))]
-    return texts
-
-
-def evaluate(d, args, model, sampler, codec, task, stage, step, paths_ref=None):
-    """k samples at temperature 1.0 per held-out prompt, and one greedy completion, drawn from
-    sampler (the model, or its compiled copy); on the toy task also the model's exact path
-    metrics (tasks/paths.py) against paths_ref, pi_ref's path log-probs (None: the model is pi_ref).
-    Rank 0 alone; the others wait for it at the next step's all-reduce."""
-    if d.rank > 0:
-        return
-    k, problems = args.eval_samples, task.eval_set
-    g = torch.Generator(d.device).manual_seed(10_000 + step)  # apart from the seeds of the training rollouts
-    prompts = [codec.encode(q) for q, _ in problems]
-    texts = sample_texts(d, args, sampler, codec, [p for p in prompts for _ in range(k)], generator=g)
-    greedy = sample_texts(d, args, sampler, codec, prompts, temperature=0)
-    correct = [task.reward(t, problems[i // k][1]) == 1.0 for i, t in enumerate(texts)]
-    per_prompt = [range(j * k, (j + 1) * k) for j in range(len(problems))]
-    record = dict(
-        phase="eval", stage=stage, step=step, k=k,
-        accuracy=sum(correct) / len(correct),
-        pass_at_k=sum(any(correct[i] for i in rows) for rows in per_prompt) / len(problems),
-        distinct_correct=sum(len({texts[i] for i in rows if correct[i]}) for rows in per_prompt) / len(problems),
-        greedy_accuracy=sum(task.reward(t, a) == 1.0 for t, (_, a) in zip(greedy, problems)) / len(problems))
-    logp = toy_paths(model, codec, task, d.device)
-    if logp is not None:
-        record.update(path_metrics(logp, logp if paths_ref is None else paths_ref))
-    log(d, args, record)
-    d.info(f"eval {stage} step {step}: accuracy {record['accuracy']:.3f}  pass@{k} {record['pass_at_k']:.3f}  "
-           f"distinct correct {record['distinct_correct']:.2f}  greedy {record['greedy_accuracy']:.3f}")
 
 
 def sft_step(d, args, model, model_ddp, opt, codec, task, py_rng, step):
@@ -165,7 +120,7 @@ def sample_step(d, args, sampler, codec, task, problems, step):
     if unknown:  # ids past the tokenizer's, a model's padding rows of the embedding: decoded as nothing
         d.info(f"rl step {step}: {unknown} sampled tokens have ids the tokenizer cannot decode "
                f"(>= {codec.tok.get_vocab_size()}); the reward reads the text without them")
-    rewards = torch.tensor([task.reward(t, mine[i // G][1]) for i, t in enumerate(texts)], device=d.device)
+    rewards = torch.tensor(rewards_of(task.reward, texts, [mine[i // G][1] for i in range(len(texts))]), device=d.device)
     return rollout, texts, rewards
 
 
@@ -297,7 +252,7 @@ def main(argv=None):
         if state:
             finished = state["stage"] == "rl" and state["step"] >= args.rl_steps
             d.info(f"resuming {ckpt} at {state['stage']} step {state['step']}"
-                   + "".join(f", with --{k} {v}" for k, v in sorted(changed.items()))
+                   + (", with " + ", ".join(f"--{k} {v}" for k, v in sorted(changed.items())) if changed else "")
                    + (": the run is finished, a larger --rl_steps continues it" if finished else ""))
         # 3) model, tokenizer, task, reference: all loaded before out_dir is touched
         torch.manual_seed(args.seed)  # the toy model's initial weights, the same on every rank
@@ -334,9 +289,9 @@ def main(argv=None):
                     d.info(f"sft step {step}/{args.sft_steps}: loss {loss:.4f}  {time.time() - t0:.0f}s")
                 if step % SFT_SAVE_EVERY == 0 and step < args.sft_steps:
                     save_checkpoint(d, args, "sft", step, model, codec, opt, None, py_rng, ref)
+            checkpoint.check_finite_state("sft", args.sft_steps, args.out_dir, model=model.state_dict())
             evaluate(d, args, model, sampler, codec, task, "sft", args.sft_steps)
             if d.rank == 0:
-                checkpoint.check_finite_state("sft", args.sft_steps, args.out_dir, model=model.state_dict())
                 model.save_pretrained(os.path.join(args.out_dir, ref["dir"]))  # the start of RL, and pi_ref
                 codec.tok.save(os.path.join(args.out_dir, ref["dir"], "tokenizer.json"))
             d.barrier()  # every rank reads pi_ref next
@@ -396,5 +351,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, terminate)  # `kill` ends a run as Ctrl-C does
+    if int(os.environ.get("WORLD_SIZE", 1)) == 1:  # under torchrun, SIGTERM is how it stops its processes
+        signal.signal(signal.SIGTERM, terminate)  # `kill` ends a run as Ctrl-C does
     model, log_z_head = main()  # left in the session by `python -i train.py ...`

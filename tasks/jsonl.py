@@ -63,7 +63,8 @@ def read_jsonl(path, too_long=None):
             except RecursionError:
                 raise ValueError(f"{path} line {i}: JSON nested too deeply to read") from None
             for field in ("question", "answer"):
-                if not isinstance(obj, dict) or not isinstance(obj.get(field), (str, int, float)):
+                if not isinstance(obj, dict) or not isinstance(obj.get(field), (str, int, float)) \
+                        or isinstance(obj.get(field), bool):
                     raise ValueError(f"{path} line {i}: missing field {field!r} (a string)")
                 try:
                     str(obj[field]).encode("utf-8")

@@ -99,7 +99,7 @@ if __name__ == "__main__":
     # A random (untrained) toy model spreads its probability over the whole vocabulary: the
     # correct paths get almost none of it, but q is still a distribution over them.
     from model import ModelConfig, Transformer
-    from task import EOS, PAD, TOY_MODEL, ToyTask, train_toy_tokenizer
+    from tasks.sums import EOS, PAD, TOY_MODEL, ToyTask, train_toy_tokenizer
     torch.manual_seed(0)
     tok = train_toy_tokenizer()
     model = Transformer(ModelConfig(vocab_size=tok.get_vocab_size(), eos_token_id=tok.token_to_id(EOS),

@@ -207,7 +207,7 @@ def test_a_huge_question_is_refused_before_it_is_tokenized(tmp_path):
     tok = train_toy_tokenizer()
     path = write_lines(tmp_path / "d.jsonl", ['{"question": "1+1", "answer": "2"}',
                                               '{"question": "' + "1" * 5_000_000 + '", "answer": "2"}'])
-    args = argparse.Namespace(data=path, eval_prompts=1, max_new_tokens=48)
+    args = argparse.Namespace(task=None, data=path, eval_prompts=1, max_new_tokens=48, reward=None)
     with pytest.raises(ValueError, match=r"d\.jsonl line 2: the question is 5,000,000 bytes, at least 1,000,000 "
                                          r"tokens: more than the model's context of 128 tokens"):
         load_task(args, Codec(tok, "{question}\n", 1, 0), 128)
@@ -220,7 +220,7 @@ def test_resume_says_where_it_starts_and_when_nothing_is_left(run, capsys):
     train.main(["--out_dir", run, "--resume"])  # TINY's 4 RL steps are done
     assert f"resuming {ckpt} at rl step 4: the run is finished, a larger --rl_steps continues it\n" in capsys.readouterr().out
     train.main(["--out_dir", run, "--resume", "--rl_steps", "5", "--eval_interval", "5"])
-    assert capsys.readouterr().out.startswith(f"resuming {ckpt} at rl step 4, with --eval_interval 5, with --rl_steps 5\n")
+    assert capsys.readouterr().out.startswith(f"resuming {ckpt} at rl step 4, with --eval_interval 5, --rl_steps 5\n")
 
 
 def test_a_full_disk_while_logging_names_the_file(run, monkeypatch):
@@ -278,3 +278,34 @@ def test_an_out_dir_that_cannot_be_written_fails_before_sft(tmp_path):
     with pytest.raises(SystemExit) as e:
         train.main(["--out_dir", out, *TINY])
     assert str(e.value.code) == f"error: {out}: cannot write there (Not a directory)"
+
+
+def test_a_refused_run_leaves_no_directory_behind(tmp_path):
+    out = str(tmp_path / "new")
+    with pytest.raises(SystemExit):
+        train.main(["--out_dir", out, "--device", "xpu"])
+    assert not os.path.exists(out)
+
+
+def test_overwrite_of_a_run_whose_ckpt_is_a_link(run, tmp_path):
+    ckpt, elsewhere = os.path.join(run, "ckpt"), str(tmp_path / "elsewhere")
+    os.replace(ckpt, elsewhere)
+    os.symlink(elsewhere, ckpt)
+    before = snapshot(elsewhere)
+    train.main(["--out_dir", run, "--overwrite", *TINY])
+    assert os.path.isdir(ckpt) and not os.path.islink(ckpt) and snapshot(elsewhere) == before
+
+
+def test_a_checkpoint_with_non_finite_weights_is_refused_at_load(run, tmp_path):
+    import shutil
+
+    from model import Transformer
+    init = str(tmp_path / "init")
+    shutil.copytree(os.path.join(run, "sft"), init)
+    model = Transformer.from_pretrained(init)
+    model.model.norm.weight.data[0] = float("nan")
+    model.save_pretrained(init)
+    with pytest.raises(SystemExit) as e:
+        train.main(["--out_dir", str(tmp_path / "rl"), "--init_from", init, *TINY])
+    assert str(e.value.code) == f"error: {init}: the weights of model.norm.weight hold a NaN or an infinity"
+    assert not os.path.exists(tmp_path / "rl")

@@ -57,8 +57,8 @@ def check_finite_state(stage, step, out_dir, **tensors):
 
 def stop(what, stage, step, out_dir):
     ckpt = os.path.join(out_dir, CKPT)
-    raise ValueError(f"{stage} step {step}: {what}; stopping. The last good checkpoint is kept in {ckpt}"
-                     + (" (none was written yet)" if not os.path.isdir(ckpt) else ""))
+    raise ValueError(f"{stage} step {step}: {what}; stopping. " + (f"The last good checkpoint is kept in {ckpt}"
+                     if os.path.isdir(ckpt) else "No checkpoint was written yet"))
 
 
 class Lock:
@@ -68,7 +68,7 @@ class Lock:
     process that died (`took_over`, its pid). An ended run removes its .lock."""
 
     def __init__(self, out_dir):
-        self.path = os.path.join(out_dir, LOCK)
+        self.path, self.out_dir, self.made_dir = os.path.join(out_dir, LOCK), out_dir, not os.path.exists(out_dir)
         while True:
             try:
                 os.makedirs(out_dir, exist_ok=True)
@@ -79,10 +79,10 @@ class Lock:
                 fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 self.file.seek(0)
-                holder = self.file.read().strip() or "another process"
+                pid = self.file.read().strip()
                 self.file.close()
-                raise ValueError(f"{out_dir} is in use by process {holder} (it holds {self.path}): wait for "
-                                 f"it to end, or choose another --out_dir") from None
+                raise ValueError(f"{out_dir} is in use by {'process ' + pid if pid else 'another process'} (it "
+                                 f"holds {self.path}): wait for it to end, or choose another --out_dir") from None
             if os.path.exists(self.path) and os.path.samefile(self.path, self.file.fileno()):
                 break
             self.file.close()  # the run that held it removed the file meanwhile: lock the new one
@@ -93,8 +93,13 @@ class Lock:
         self.file.flush()
 
     def release(self):
-        os.remove(self.path)  # while still locked: a process waiting on this file sees it went
+        """Remove .lock while still holding it (a process that opened it meanwhile sees it went),
+        if it is still this run's; and out_dir if the lock made it and nothing else is there."""
+        if os.path.exists(self.path) and os.path.samefile(self.path, self.file.fileno()):
+            os.remove(self.path)
         self.file.close()
+        if self.made_dir and os.path.isdir(self.out_dir) and not os.listdir(self.out_dir):
+            os.rmdir(self.out_dir)  # a run refused before it wrote anything leaves no trace
 
 
 def load_tokenizer(path):
@@ -143,11 +148,7 @@ def clear(out_dir):
     """Remove an earlier run's metrics and checkpoints (--overwrite), after every check passed."""
     os.makedirs(out_dir, exist_ok=True)
     for name in (METRICS, CKPT, CKPT + ".old", CKPT + ".tmp"):
-        path = os.path.join(out_dir, name)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        elif os.path.exists(path):
-            os.remove(path)
+        remove(os.path.join(out_dir, name))
 
 
 def resume_path(out_dir):
@@ -178,6 +179,8 @@ def read_state(ckpt):
     for key in ("stage", "step", "metrics_lines", "py_rng", "args", "opt_groups", "ref"):
         if not isinstance(state, dict) or key not in state:
             raise ValueError(f"{os.path.join(ckpt, STATE)}: field {key!r} is missing")
+    if state["stage"] not in STAGES or type(state["step"]) is not int or type(state["metrics_lines"]) is not int:
+        raise ValueError(f"{os.path.join(ckpt, STATE)}: stage, step or metrics_lines is not one a run writes")
     file = os.path.join(ckpt, "state.safetensors")
     if not os.path.isfile(file):
         raise FileNotFoundError(f"{file}: not found: the checkpoint is incomplete")

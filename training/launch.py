@@ -29,10 +29,14 @@ from training.checkpoint import load_tokenizer
 from flowrl import LOGP_NORMS, WEIGHT_MODES
 from model import ModelConfig, Transformer
 from sample import eos_ids
+from reward import load_reward
+from tasks.countdown import MAX_NUMS, CountdownTask
+from tasks.countdown import question as countdown_question
 from tasks.jsonl import FileTask
 from tasks.sums import EOS, PAD, TOY_MODEL, ToyTask, train_toy_tokenizer
 
 # may change on --resume: the run's length, and how it runs (the same updates and samples)
+TASKS = ("sums", "math", "countdown")
 RESUMABLE = ("sft_steps", "rl_steps", "eval_interval", "device", "micro_batch", "grad_ckpt", "compile", "eval_batch")
 UNSET = object()  # the default of every flag in parse_args' second pass
 
@@ -73,7 +77,17 @@ def parse_args(argv):
     p.add_argument("--beta", type=real, default=15.0, help="reward temperature (official: 15)")
     p.add_argument("--lr", type=real, default=1e-4, help="RL learning rate (official 7B: 1e-6)")
     p.add_argument("--init_from", help="an HF-format Llama/Qwen2 directory with tokenizer.json")
-    p.add_argument("--data", help="JSONL with 'question' and 'answer' per line (default: the toy task)")
+    p.add_argument("--task", choices=TASKS, help="sums: the built-in toy (the default without --data); math:\n"
+                   "--data's question / answer lines, graded by math_reward (the default with --data);\n"
+                   "countdown: numbers and a target, generated or --data's nums / target lines")
+    p.add_argument("--data", help="the task's problems: a JSONL file (see --task)")
+    p.add_argument("--reward", help="FILE.py:FUNCTION, a reward(completion, gold) -> number of your own in place\n"
+                   "of the task's (gold: the answer, or (nums, target) for countdown)")
+    p.add_argument("--format_score", type=real, default=0.0,
+                   help="countdown: the reward of a well-formed wrong expression (TinyZero: 0.1)")
+    p.add_argument("--countdown_numbers", type=lambda t: count(t, 2), default=4, help="countdown: numbers a problem")
+    p.add_argument("--countdown_max", type=count, default=99, help="countdown: the numbers run from 1 to this")
+    p.add_argument("--countdown_target_max", type=count, default=99, help="countdown: the largest target")
     p.add_argument("--prompt_template", default="{question}\n")
     p.add_argument("--resume", action="store_true", help="continue from <out_dir>/ckpt")
     p.add_argument("--overwrite", action="store_true", help="delete the run that out_dir holds, then start")
@@ -133,6 +147,12 @@ def check_flags(args, world):
         (not 0 <= args.seed < 2**63, f"--seed must be in [0, 2**63), got {args.seed}"),
         ("{question}" not in args.prompt_template, "--prompt_template must contain {question}"),
         (args.data and not args.init_from, "--data needs --init_from: SFT exists only for the built-in toy task"),
+        (task_name(args) != "sums" and not args.init_from,
+         f"--task {task_name(args)} needs --init_from: SFT exists only for the built-in sums task"),
+        (task_name(args) == "sums" and args.data, "--task sums makes its own problems: --data is for math or countdown"),
+        (task_name(args) == "math" and not args.data, "--task math needs --data (JSONL of question / answer lines)"),
+        (not 0 <= args.format_score <= 1, f"--format_score must be in [0, 1], got {args.format_score}"),
+        (args.countdown_numbers > MAX_NUMS, f"--countdown_numbers {args.countdown_numbers}: at most {MAX_NUMS}"),
         (args.prompts_per_step % (world * args.mini_batches),
          f"--prompts_per_step {args.prompts_per_step} is not divisible by --mini_batches {args.mini_batches}"
          + (f" x {world} processes" if world > 1 else "")),
@@ -250,6 +270,9 @@ def load_model(args, source, device):
         if not os.path.isdir(source):
             raise ValueError(f"{source}: not a directory (expected an HF-format model directory)")
         model, tok = Transformer.from_pretrained(source, torch.float32, device), load_tokenizer(source)
+        bad = next((k for k, v in model.state_dict().items() if not bool(torch.isfinite(v).all())), None)
+        if bad:
+            raise ValueError(f"{source}: the weights of {bad} hold a NaN or an infinity")
         if tok.get_vocab_size() > model.config.vocab_size:
             raise ValueError(f"{source}: the tokenizer has {tok.get_vocab_size()} ids but config.json's "
                              f"vocab_size is {model.config.vocab_size}")
@@ -259,8 +282,10 @@ def load_model(args, source, device):
 
 
 def load_task(args, codec, max_seq_len):
-    # a prompt of b UTF-8 bytes has at least b / longest tokens: a question far too long for the
-    # context is refused before the tokenizer spends minutes on it
+    # a prompt of b UTF-8 bytes has at least b / longest tokens (longest: the longest token's
+    # characters, bytes for byte-level BPE as Qwen's and Llama 3's; a tokenizer that drops text or
+    # maps it to <unk> can have fewer), so a question far too long for the context is refused
+    # before the tokenizer spends minutes on it
     longest = max(map(len, codec.tok.get_vocab()))
 
     def too_long(question):
@@ -272,11 +297,28 @@ def load_task(args, codec, max_seq_len):
         if n + args.max_new_tokens > max_seq_len:
             return (f"the prompt is {n} tokens; with --max_new_tokens {args.max_new_tokens} that exceeds "
                     f"the model's context of {max_seq_len} tokens")
-    if args.data:
-        return FileTask(args.data, args.eval_prompts, too_long)
-    if too_long(ToyTask.LONGEST):
-        raise ValueError(f"toy task: {too_long(ToyTask.LONGEST)}")
-    return ToyTask(args.eval_prompts)
+    name = task_name(args)
+    if name == "math":
+        task = FileTask(args.data, args.eval_prompts, too_long)
+    elif name == "countdown":
+        task = CountdownTask(args.eval_prompts, args.data, args.countdown_numbers, args.countdown_max,
+                             args.countdown_target_max, args.format_score)
+        widest = countdown_question([args.countdown_max] * args.countdown_numbers, args.countdown_target_max)
+        for q in [widest] if task.train_set is None else [q for q, _ in task.eval_set + task.train_set]:
+            if too_long(q):
+                raise ValueError(f"countdown: {too_long(q)}")
+    else:
+        if too_long(ToyTask.LONGEST):
+            raise ValueError(f"toy task: {too_long(ToyTask.LONGEST)}")
+        task = ToyTask(args.eval_prompts)
+    if args.reward:
+        task.reward = load_reward(args.reward)
+    return task
+
+
+def task_name(args):
+    """--task, or what it means when not given (runs saved before it existed too)."""
+    return args.task or ("math" if args.data else "sums")
 
 
 def reference_of(args, state, changed):
