@@ -6,7 +6,7 @@ long a call takes.
 
 TABLE and FRESH hold MATH- and GSM8K-style completions, each with its gold answer and the
 verdict a careful human grader gives (1 right, 0 wrong), with the reason. None of them is a
-test case (tests/test_reward.py holds those). The grader's rules (tasks/grader.py) were tuned
+test case (tests/test_grader.py holds those). The grader's rules (tasks/grader.py) were tuned
 on TABLE; FRESH is the held-out measure, on which they were not. A false positive is a wrong
 answer given reward 1, the worst error a reward can make.
 math_verify (pip install math-verify, a dev-only requirement) is graded on the same table when

@@ -18,13 +18,12 @@ Problems come from a seeded generator (CountdownTask: nums from 1 to max_number,
 random expression into a positive integer target of at most max_target, so every problem has a
 solution) or from a JSONL file of {"nums": [...], "target": N} lines, checked reachable.
 """
-import json
-import os
 import random
 import re
 from fractions import Fraction
 from itertools import combinations
 
+from tasks.jsonl import hold_out, json_lines
 from tasks.sums import EVAL_SEED
 
 MAX_CHARS = 1000  # longest answer read (a 5-number expression needs a few dozen)
@@ -168,49 +167,44 @@ class CountdownTask:
         self.sizes = (n_numbers, max_number, max_target)
         if path:
             problems = [(question(*p), p) for p in read_countdown(path)]
-            random.Random(EVAL_SEED).shuffle(problems)
-            n_eval = max(1, min(n_eval, len(problems) // 5))
-            self.eval_set, self.train_set = problems[:n_eval], problems[n_eval:]
-            if not self.train_set:
-                raise ValueError(f"{path}: needs at least 2 problems (1 to train on, 1 held out)")
+            self.eval_set, self.train_set, split = hold_out(path, problems, n_eval, key=problem_key)
+            self.describe = "countdown, " + split
         else:
             eval_rng, self.eval_set, self.train_set = random.Random(EVAL_SEED), [], None
             while len(self.eval_set) < n_eval:
                 nums, target = countdown_problem(eval_rng, *self.sizes)
                 self.eval_set.append((question(nums, target), (nums, target)))
-        self.held_out = {(tuple(sorted(n)), t) for _, (n, t) in self.eval_set}
-        self.describe = (f"countdown, {len(self.eval_set)} held-out problems"
-                         + (f" from {path}" if path else f" of {n_numbers} numbers up to {max_number}, targets up to {max_target}"))
+            self.describe = (f"countdown, {n_eval} held-out problems of {n_numbers} numbers up to {max_number}, "
+                             f"targets up to {max_target}")
+        self.held_out = {problem_key(p) for p in self.eval_set}
 
     def train_problem(self, rng):
+        if self.train_set:
+            return rng.choice(self.train_set)
         while True:
-            nums, target = rng.choice(self.train_set)[1] if self.train_set else countdown_problem(rng, *self.sizes)
-            if self.train_set or (tuple(sorted(nums)), target) not in self.held_out:
-                return question(nums, target), (nums, target)
+            p = (question(*(gold := countdown_problem(rng, *self.sizes))), gold)
+            if problem_key(p) not in self.held_out:
+                return p
+
+
+def problem_key(problem):
+    """The same numbers in any order, and the same target, are the same problem."""
+    _, (nums, target) = problem
+    return tuple(sorted(nums)), target
 
 
 def read_countdown(path):
     """[(nums, target)] from a JSONL file of {"nums": [...], "target": N}; a bad line (a missing
     field, a number that is not a positive integer, an unreachable target) is one error naming
     the file and the line."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: not found")
     problems = []
-    with open(path, encoding="utf-8-sig", errors="replace") as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except (json.JSONDecodeError, RecursionError):
-                raise ValueError(f"{path} line {i}: not a JSON object") from None
-            nums, target = (row.get("nums"), row.get("target")) if isinstance(row, dict) else (None, None)
-            if not (isinstance(nums, list) and 2 <= len(nums) <= MAX_NUMS
-                    and all(type(x) is int and x > 0 for x in nums)):
-                raise ValueError(f"{path} line {i}: 'nums' must be a list of 2 to {MAX_NUMS} positive integers")
-            if type(target) is not int:
-                raise ValueError(f"{path} line {i}: 'target' must be an integer")
-            if not reachable(nums, target):
-                raise ValueError(f"{path} line {i}: no expression of {nums} reaches the target {target}")
-            problems.append((nums, target))
+    for i, row in json_lines(path):
+        nums, target = (row.get("nums"), row.get("target")) if isinstance(row, dict) else (None, None)
+        if not (isinstance(nums, list) and 2 <= len(nums) <= MAX_NUMS and all(type(x) is int and x > 0 for x in nums)):
+            raise ValueError(f"{path} line {i}: 'nums' must be a list of 2 to {MAX_NUMS} positive integers")
+        if type(target) is not int:
+            raise ValueError(f"{path} line {i}: 'target' must be an integer")
+        if not reachable(nums, target):
+            raise ValueError(f"{path} line {i}: no expression of {nums} reaches the target {target}")
+        problems.append((nums, target))
     return problems

@@ -20,30 +20,36 @@ class FileTask:
     reward = staticmethod(math_reward)  # (completion, gold) -> 1.0 or 0.0
 
     def __init__(self, path, n_eval, too_long=None):
-        problems = read_jsonl(path, too_long)
-        if len(problems) < 2:
-            raise ValueError(f"{path}: needs at least 2 problems (1 to train on, 1 held out), "
-                             f"found {len(problems)}")
-        random.Random(EVAL_SEED).shuffle(problems)
-        asked, n_eval = n_eval, max(1, min(n_eval, len(problems) // 5))
-        self.eval_set = problems[:n_eval]
-        held_out = {q for q, _ in self.eval_set}
-        self.train_set = [p for p in problems[n_eval:] if p[0] not in held_out]
-        if not self.train_set:
-            raise ValueError(f"{path}: every problem repeats a held-out question: nothing to train on")
-        self.describe = (f"data {path}: {len(self.train_set)} problems to train on, {n_eval} held out"
-                         + (f" (--eval_prompts {asked} cut to a fifth of the file)" if asked > n_eval else "")
-                         + (f", {len(problems) - n_eval - len(self.train_set)} repeats of held-out questions"
-                            f" left out of training" if len(problems) - n_eval > len(self.train_set) else ""))
+        self.eval_set, self.train_set, self.describe = hold_out(path, read_jsonl(path, too_long), n_eval,
+                                                                key=lambda p: p[0])
 
     def train_problem(self, rng):
         return rng.choice(self.train_set)
 
 
-def read_jsonl(path, too_long=None):
-    """[(question, answer)] from a JSONL file; a bad line is an error naming the file and line.
-    too_long(question) returns why a question's prompt cannot fit the model, or None."""
-    problems = []
+def hold_out(path, problems, n_eval, key):
+    """(eval_set, train_set, describe) of a file's problems: the first n_eval of a seed-independent
+    shuffle held out, at most a fifth of them, and no training problem with the key of a held-out
+    one (key(problem): its question, say); describe says how the split was made."""
+    if len(problems) < 2:
+        raise ValueError(f"{path}: needs at least 2 problems (1 to train on, 1 held out), found {len(problems)}")
+    problems = list(problems)
+    random.Random(EVAL_SEED).shuffle(problems)
+    asked, n_eval = n_eval, max(1, min(n_eval, len(problems) // 5))
+    held = {key(p) for p in problems[:n_eval]}
+    train = [p for p in problems[n_eval:] if key(p) not in held]
+    if not train:
+        raise ValueError(f"{path}: every problem repeats a held-out question: nothing to train on")
+    repeats = len(problems) - n_eval - len(train)
+    describe = (f"data {path}: {len(train)} problems to train on, {n_eval} held out"
+                + (f" (--eval_prompts {asked} cut to a fifth of the file)" if asked > n_eval else "")
+                + (f", {repeats} repeats of held-out questions left out of training" if repeats else ""))
+    return problems[:n_eval], train, describe
+
+
+def json_lines(path):
+    """(line number, object) of each non-blank line of a JSONL file; a line that is not UTF-8 text
+    or not JSON is an error naming the file and the line."""
     if os.path.isdir(path):
         raise IsADirectoryError(f"{path}: is a directory, expected a JSONL file")
     if not os.path.isfile(path):
@@ -57,24 +63,31 @@ def read_jsonl(path, too_long=None):
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                yield i, json.loads(line)
             except json.JSONDecodeError as e:
                 raise ValueError(f"{path} line {i}: invalid JSON ({e.msg})") from None
             except RecursionError:
                 raise ValueError(f"{path} line {i}: JSON nested too deeply to read") from None
-            for field in ("question", "answer"):
-                if not isinstance(obj, dict) or not isinstance(obj.get(field), (str, int, float)) \
-                        or isinstance(obj.get(field), bool):
-                    raise ValueError(f"{path} line {i}: missing field {field!r} (a string)")
-                try:
-                    str(obj[field]).encode("utf-8")
-                except UnicodeEncodeError:  # JSON's "\ud800" escapes decode to a lone surrogate
-                    raise ValueError(f"{path} line {i}: field {field!r} holds a lone surrogate escape, "
-                                     f"not text") from None
-            if not str(obj["answer"]).strip():
-                raise ValueError(f"{path} line {i}: field 'answer' is empty: no completion could be rewarded")
-            question = str(obj["question"])
-            if too_long and too_long(question):
-                raise ValueError(f"{path} line {i}: {too_long(question)}")
-            problems.append((question, str(obj["answer"])))
+
+
+def read_jsonl(path, too_long=None):
+    """[(question, answer)] from a JSONL file; a bad line is an error naming the file and line.
+    too_long(question) returns why a question's prompt cannot fit the model, or None."""
+    problems = []
+    for i, obj in json_lines(path):
+        for field in ("question", "answer"):
+            value = obj.get(field) if isinstance(obj, dict) else None
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                raise ValueError(f"{path} line {i}: missing field {field!r} (a string)")
+            try:
+                str(value).encode("utf-8")
+            except UnicodeEncodeError:  # JSON's "\ud800" escapes decode to a lone surrogate
+                raise ValueError(f"{path} line {i}: field {field!r} holds a lone surrogate escape, "
+                                 f"not text") from None
+        if not str(obj["answer"]).strip():
+            raise ValueError(f"{path} line {i}: field 'answer' is empty: no completion could be rewarded")
+        question = str(obj["question"])
+        if too_long and too_long(question):
+            raise ValueError(f"{path} line {i}: {too_long(question)}")
+        problems.append((question, str(obj["answer"])))
     return problems

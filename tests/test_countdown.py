@@ -87,7 +87,8 @@ def test_generated_problems_are_solvable_and_held_out_ones_never_train():
     ('{"nums": [3, 5.5], "target": 8}', "line 2: 'nums' must be a list of 2 to 5 positive integers"),
     ('{"nums": [3], "target": 3}', "line 2: 'nums' must be a list of 2 to 5 positive integers"),
     ('{"nums": [3, 5], "target": "8"}', "line 2: 'target' must be an integer"),
-    ('{"nums": [3, 5]', "line 2: not a JSON object"),
+    ('{"nums": [3, 5]', "line 2: invalid JSON"),
+    ('[3, 5]', "line 2: 'nums' must be a list of 2 to 5 positive integers"),
 ])
 def test_bad_countdown_lines(tmp_path, line, message):
     path = tmp_path / "cd.jsonl"
@@ -98,7 +99,7 @@ def test_bad_countdown_lines(tmp_path, line, message):
 
 def test_a_countdown_file_is_split_and_graded(tmp_path):
     path = tmp_path / "cd.jsonl"
-    path.write_text("".join(f'{{"nums": [{a}, {b}], "target": {a + b}}}\n' for a in range(1, 6) for b in range(1, 3)))
+    path.write_text("".join(f'{{"nums": [{a}, {10 + b}], "target": {a + 10 + b}}}\n' for a in range(1, 6) for b in range(1, 3)))
     task = CountdownTask(n_eval=64, path=str(path))
     assert len(task.eval_set) == 2 and len(task.train_set) == 8  # a fifth of 10 held out
     q, (nums, target) = task.eval_set[0]
