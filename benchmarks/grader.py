@@ -7,12 +7,16 @@ long a call takes.
 TABLE and FRESH hold MATH- and GSM8K-style completions, each with its gold answer and the
 verdict a careful human grader gives (1 right, 0 wrong), with the reason. None of them is a
 test case (tests/test_grader.py holds those). The grader's rules (tasks/grader.py) were tuned
-on TABLE; FRESH is the held-out measure, on which they were not. A false positive is a wrong
-answer given reward 1, the worst error a reward can make.
+on TABLE; FRESH is the held-out measure, on which they were not. ADVERSARIAL holds completions
+written to draw a false positive, by class (words after the answer, later lines, a hedge
+before it, closeness, identities, long inputs), with right answers of each class beside them.
+A false positive is a wrong answer given reward 1, the worst error a reward can make.
+PATHOLOGICAL_1MB holds 1 MB completions of each slow pattern; their times are printed last.
 math_verify (pip install math-verify, a dev-only requirement) is graded on the same table when
 it is installed; without it the script says so and grades ours alone.
 """
 
+import logging
 import statistics
 import time
 
@@ -250,6 +254,184 @@ FRESH = [
     (r"Let me box it: \boxed{\dfrac{4}{9}}", "2.25", 0, "inverse"),
 ]
 
+# Written to catch false positives a policy could learn, one class at a time (none of them is a
+# test case: tests/test_grader.py has its own): (class, completion, gold, verdict, reason).
+# 1: words after the answer that change it; 2: later lines; 3: a hedge before the answer;
+# 4: closeness taken for equality; 5: an identity at the grader's points; 6: long inputs. Each
+# class has right answers (verdict 1) beside its wrong ones, so refusing everything fails.
+ADVERSARIAL = [
+    (1, "#### 12 + 1", "12", 0, "12 + 1"),
+    (1, "#### 12, plus one more", "12", 0, "13"),
+    (1, "\\boxed{12}+1", "12", 0, "13"),
+    (1, "#### 12 (minus 2)", "12", 0, "10"),
+    (1, "#### 7 (times 3)", "7", 0, "21"),
+    (1, "\\boxed{7} halved", "7", 0, "3.5"),
+    (1, "#### 7 (twice)", "7", 0, "14"),
+    (1, "#### 6 hundred", "6", 0, "600"),
+    (1, "#### 3 millions", "3", 0, "3,000,000"),
+    (1, "#### 2 thousandths", "2", 0, "0.002"),
+    (1, "#### 3 quarters", "3", 0, "0.75"),
+    (1, "\\boxed{5}\\text{ thousand}", "5", 0, "5000"),
+    (1, "#### $5M", "5", 0, "5 million"),
+    (1, "#### 5K", "5", 0, "5000"),
+    (1, "#### 5, negative", "5", 0, "-5"),
+    (1, "#### -12 (positive)", "-12", 0, "contradicts"),
+    (1, "#### 42 (wrong)", "42", 0, "withdrawn"),
+    (1, "#### 42. Hmm, that doesn't look right.", "42", 0, "withdrawn"),
+    (1, "#### 42, I think", "42", 0, "hedge"),
+    (1, "#### 42 approx.", "42", 0, "about 42"),
+    (1, "#### 42 give or take", "42", 0, "about 42"),
+    (1, "#### 42 or more", "42", 0, "a bound"),
+    (1, "#### 42 (43 with the teacher)", "42", 0, "another total"),
+    (1, "#### 42 (typo: 44)", "42", 0, "corrected"),
+    (1, "#### 42 (i.e. 44)", "42", 0, "corrected"),
+    (1, "#### 42 (44)", "42", 0, "another number"),
+    (1, "#### 42 -> 44", "42", 0, "corrected"),
+    (1, "#### 42 (or forty-three)", "42", 0, "second answer"),
+    (1, "#### 42 (low confidence)", "42", 0, "hedge"),
+    (1, "#### 12 (reciprocal)", "12", 0, "1/12"),
+    (1, "#### 12 (±1)", "12", 0, "a range"),
+    (1, "#### 12 (3 \\times 4)", "12", 1, "3 * 4 = 12"),
+    (1, "#### 12 (twelve)", "12", 1, "in words"),
+    (1, "#### 12 miles per hour", "12", 1, "unit"),
+    (1, "#### 12 m/s", "12", 1, "compound unit"),
+    (1, "#### 12 square meters", "12", 1, "unit"),
+    (1, "#### 12 (12 = 3 * 4)", "12", 1, "restated"),
+    (1, "#### 1200 (1,200)", "1200", 1, "restated"),
+    (1, "#### 12 (exactly)", "12", 1, "confirmed"),
+    (1, "\\boxed{12} is the answer.", "12", 1, "plain"),
+    (1, "**Answer: 12**", "12", 1, "bold anchor"),
+    (1, "So the total is:\n**12**", "12", 1, "bold line"),
+    (1, "Total: 6 + 6 = 12 apples", "12", 1, "a calculation as the last line"),
+    (1, "#### 12</s>", "12", 1, "an end token"),
+    (1, "\\boxed{12}<|im_end|>", "12", 1, "an end token"),
+    (2, "#### 42\n44", "42", 0, "a second answer"),
+    (2, "#### 42\nscratch that, 44", "42", 0, "withdrawn"),
+    (2, "#### 42\nOops, it's 44.", "42", 0, "corrected"),
+    (2, "#### 42\nCorrection: 44", "42", 0, "corrected"),
+    (2, "#### 42\nI mean 44", "42", 0, "corrected"),
+    (2, "#### 42\nthe answer is forty-four", "42", 0, "corrected"),
+    (2, "#### 42\nHmm.", "42", 0, "unresolved doubt"),
+    (2, "#### 42\nWait, let me recheck.", "42", 0, "unresolved doubt"),
+    (2, "\\boxed{42}\n\nBut wait, is it?", "42", 0, "doubt"),
+    (2, "#### 12\nthirteen", "12", 0, "13"),
+    (2, "#### 42\nLet me reconsider.", "42", 0, "withdrawn"),
+    (2, "#### 12\nThe answer is 12.", "12", 1, "restated"),
+    (2, "#### 12\n\nVerification: 3 * 4 = 12 ✓", "12", 1, "a check"),
+    (2, "\\boxed{12}\nWait, let me double check: 3 * 4 = 12. Yes.", "12", 1, "doubt resolved"),
+    (2, "#### 12\n\nExplanation: There are 3 rows of 4, so 3 * 4 = 12.", "12", 1, "an explanation"),
+    (2, "\\boxed{12}\n\nQuestion 2: What is 5 + 5?", "12", 1, "the next exercise"),
+    (2, "\\boxed{12}\n\nI hope this helps! Let me know if you have any other questions.", "12", 1,
+     "a closing"),
+    (3, "Possibly \\boxed{42}", "42", 0, "hedge"),
+    (3, "Perhaps $\\boxed{42}$", "42", 0, "hedge"),
+    (3, "It's likely \\boxed{42}.", "42", 0, "hedge"),
+    (3, "roughly \\boxed{42}", "42", 0, "about"),
+    (3, "x \\approx \\boxed{42}", "42", 0, "about"),
+    (3, "more than \\boxed{42}", "42", 0, "a bound"),
+    (3, "It might be \\boxed{42}.", "42", 0, "hedge"),
+    (3, "41 or maybe \\boxed{42}", "42", 0, "one of two"),
+    (3, "\\boxed{41} or \\boxed{42}", "42", 0, "one of two"),
+    (3, "I think it's 41 or 42. \\boxed{42}", "42", 0, "one of two, then boxed"),
+    (3, "Estimated answer: \\boxed{42}", "42", 0, "an estimate"),
+    (3, "Between $\\boxed{40}$ and $\\boxed{42}$", "42", 0, "a range"),
+    (3, "It's not 41, so \\boxed{42}", "42", 1, "a decision"),
+    (3, "41? No: \\boxed{42}", "42", 1, "a correction"),
+    (3, "Either way, the answer is \\boxed{12}.", "12", 1, "no hedge"),
+    (3, "We get 3 or 4 per row, so \\boxed{12}.", "12", 1, "the 'or' is in the reasoning"),
+    (4, "\\boxed{2.2360679775}", "\\sqrt{5}", 0, "decimal"),
+    (4, "\\boxed{\\frac{99}{70}}", "\\sqrt{2}", 0, "fraction near sqrt 2"),
+    (4, "\\boxed{\\frac{355}{113}}", "\\pi", 0, "fraction near pi"),
+    (4, "\\boxed{\\pi + 10^{-20}}", "\\pi", 0, "pi + 1e-20"),
+    (4, "\\boxed{\\sqrt{10^{20}+1}}", "10^{10}", 0, "near square"),
+    (4, "\\boxed{\\sqrt{2}+10^{-15}}", "\\sqrt{2}", 0, "tiny term"),
+    (4, "\\boxed{0.33333333333333}", "\\frac{1}{3}", 0, "decimal"),
+    (4, "\\boxed{1.0000000001}", "1", 0, "close to 1"),
+    (4, "\\boxed{0.7071067811865476}", "\\frac{\\sqrt{2}}{2}", 0, "decimal"),
+    (4, "\\boxed{1.5849625007211563}", "\\log_2 3", 0, "decimal of a log"),
+    (4, "\\boxed{\\frac{1}{\\pi + 10^{-12}}}", "\\frac{1}{\\pi}", 0, "tiny term"),
+    (4, "\\boxed{\\cos(10^{-8})}", "1", 0, "1 - 5e-17"),
+    (4, "\\boxed{2^{0.5000000001}}", "\\sqrt{2}", 0, "exponent off"),
+    (4, "\\boxed{0.125}", "\\frac{1}{8}", 1, "exact decimal"),
+    (4, "\\boxed{\\sqrt{18}}", "3\\sqrt{2}", 1, "same root"),
+    (4, "\\boxed{\\sqrt[3]{54}}", "3\\sqrt[3]{2}", 1, "cube root"),
+    (4, "\\boxed{\\frac{5\\sqrt{3}}{3}}", "\\frac{5}{\\sqrt{3}}", 1, "rationalised"),
+    (4, "\\boxed{2+\\sqrt{3}}", "\\frac{1}{2-\\sqrt{3}}", 1, "rationalised"),
+    (4, "\\boxed{\\sqrt{2}+\\sqrt{3}}", "\\sqrt{5+2\\sqrt{6}}", 1, "nested root"),
+    (4, "\\boxed{\\sin(\\pi)}", "0", 1, "exactly 0"),
+    (4, "\\boxed{2^{0.5}}", "\\sqrt{2}", 1, "same"),
+    (4, "\\boxed{3.\\overline{142857}}", "\\frac{22}{7}", 1, "repeating decimal"),
+    (5, "\\boxed{\\sqrt{x}+(x-3)(x-7)}", "\\sqrt{x}", 0, "vanishes at 3 and 7"),
+    (5, "\\boxed{x + (x-1)(x-2)(x-3)(x-4)(x-5)(x-6)(x-7)(x-8)}", "x", 0, "vanishes at 1..8"),
+    (5, "\\boxed{\\frac{x^3-1}{x-1}}", "x^2+x", 0, "x^2 + x + 1"),
+    (5, "\\boxed{\\frac{|x|}{x}}", "1", 0, "-1 for x < 0"),
+    (5, "\\boxed{x^{100}}", "x^{100}+1", 0, "off by one"),
+    (5, "\\boxed{\\sqrt{(x-1)^2}}", "x-1", 0, "|x-1|"),
+    (5, "\\boxed{e^{x}e^{y}}", "e^{x+y}", 1, "powers"),
+    (5, "\\boxed{\\frac{2x+2}{2}}", "x+1", 1, "cancelled"),
+    (5, "\\boxed{|x|^2}", "x^2", 1, "same"),
+    (5, "\\boxed{\\sqrt{4x^2}}", "2|x|", 1, "same"),
+    (6, "#### 42" + " " * 2000 + "x", "42", 0, "42 ... x"),
+    (6, "\\boxed{42" + " " * 2000 + "7}", "42", 0, "42 ... 7"),
+    (6, "#### 42" + " " * 2000, "42", 1, "trailing spaces"),
+    (6, "\\boxed{42}" + "\n" * 2000, "42", 1, "trailing newlines"),
+    (6, "\\boxed{" * 500 + "42" + "}" * 500, "42", 1, "nested boxes"),
+    (6, "#### 42 " + "maybe " * 300, "42", 0, "hedged"),
+]
+
+
+MB = 1_000_000
+
+
+def _fill(unit, n=MB):
+    return (unit * (n // len(unit) + 1))[:n]
+
+
+# 1 MB completions of each pathological pattern, with the reward a careful grader gives: every
+# call must be linear in its input (tests/test_grader.py checks that each returns; the times are
+# printed here)
+PATHOLOGICAL_1MB = {
+    "hash-then-spaces-then-text": (lambda: "#### 42" + " " * MB + "x", "42", 0.0),
+    "hash-then-spaces": (lambda: "#### 42" + " " * MB, "42", 1.0),
+    "box-then-spaces": (lambda: "\\boxed{42}" + " " * MB, "42", 1.0),
+    "hash-then-newlines": (lambda: "#### 42" + "\n" * MB, "42", 1.0),
+    "many-hashes": (lambda: _fill("#### "), "42", 0.0),
+    "many-hash-lines": (lambda: _fill("#### 1\n"), "42", 0.0),
+    "hash-run": (lambda: "#" * MB, "42", 0.0),
+    "unclosed-box-spaces": (lambda: "\\boxed{42" + " " * MB + "7}", "42", 0.0),
+    "unclosed-box": (lambda: "\\boxed{" + _fill("1"), "1", 0.0),
+    "nested-braces": (lambda: "\\boxed{" + "{" * (MB // 2) + "1" + "}" * (MB // 2) + "}", "1", 0.0),
+    "alternating-braces": (lambda: "\\boxed{" + _fill("{}") + "}", "1", 0.0),
+    "many-boxes": (lambda: _fill("\\boxed{1}"), "1", 0.0),
+    "box-words": (lambda: _fill("\\boxed "), "1", 0.0),
+    "digits": (lambda: _fill("9"), "9", 0.0),
+    "digits-in-box": (lambda: "\\boxed{" + _fill("9", MB - 10) + "}", "9", 0.0),
+    "long-word": (lambda: _fill("a"), "1", 0.0),
+    "hedge-words-on-line": (lambda: "#### 42 " + _fill("maybe "), "42", 0.0),
+    "hedge-words-after": (lambda: "\\boxed{42}\n" + _fill("maybe "), "42", 0.0),
+    "numbers-after": (lambda: "\\boxed{42}\n" + _fill("42 "), "42", 0.0),
+    "answer-tags": (lambda: "<answer>1</answer>" * (MB // 18), "1", 1.0),
+    "answer-tags-cut": (lambda: _fill("<answer>1</answer>"), "1", 0.0),  # the last never closes
+    "open-answer-tags": (lambda: _fill("<answer>"), "1", 0.0),
+    "think-tags": (lambda: _fill("<think>"), "1", 0.0),
+    "anchors": (lambda: _fill("The answer is 1. "), "1", 1.0),
+    "answer-colons": (lambda: _fill("answer:"), "1", 0.0),
+    "anchor-then-dots": (lambda: "The answer is 4" + "." * MB, "4", 0.0),
+    "parentheses": (lambda: "#### 42 " + _fill("()"), "42", 0.0),
+    "long-sum": (lambda: "\\boxed{" + _fill("1+", MB - 10) + "1}", "1", 0.0),
+    "letters-sum": (lambda: "\\boxed{" + _fill("x+", MB - 10) + "x}", "x", 0.0),
+    "fractions": (lambda: "\\boxed{" + _fill("\\frac{1}{2}", MB - 10) + "}", "1", 0.0),
+    "roots": (lambda: "\\boxed{" + _fill("\\sqrt{2}+", MB - 10) + "1}", "1", 0.0),
+    "dollars": (lambda: _fill("$"), "1", 0.0),
+    "unicode": (lambda: _fill("½√π"), "1", 0.0),
+    "bold": (lambda: "**" + _fill("4") + "**", "4", 0.0),
+    "calculation-line": (lambda: "4" + "=4" * (MB // 2), "4", 0.0),
+    "new-questions": (lambda: "#### 42\n" + _fill("Question: 1\n"), "42", 1.0),
+    "hedge-words-before": (lambda: _fill("maybe or ") + "\\boxed{42}", "42", 0.0),
+    "gold-1mb": (lambda: "#### 1", "\\boxed{" + _fill("1+", MB - 10) + "1}", 0.0),
+}
+
+
 def agreement(grade, table, rounds=5):
     """(agreed, false positives, false negatives, seconds per call) of grade over a table.
 
@@ -298,7 +480,37 @@ def report(name, grade, table):
           f"{statistics.mean(times_ms):.3f} ms mean, {p99:.3f} ms p99 per call")
 
 
+def report_by_class(grades, table):
+    """Agreement per class of ADVERSARIAL, for each grader: the third table of docs/GRADER.md."""
+    names = {1: "words after", 2: "later lines", 3: "hedge before", 4: "closeness",
+             5: "identities", 6: "long inputs"}
+    for k, name in names.items():
+        rows = [row[1:] for row in table if row[0] == k]
+        right = sum(row[2] for row in rows)
+        print(f"  {k} {name}: {len(rows)} ({right} right, {len(rows) - right} wrong)")
+        for grader, grade in grades.items():
+            agreed, fp, fn, _ = agreement(grade, rows, rounds=1)
+            print(f"    {grader:>11}: {agreed}/{len(rows)} agree, {fp} false positives, {fn} false negatives")
+
+
+def time_1mb():
+    """ms per call of math_reward on each 1 MB pathological completion: the best of 3."""
+    worst = 0.0
+    for name, (make, gold, _) in PATHOLOGICAL_1MB.items():
+        completion, gold = make(), gold() if callable(gold) else gold
+        runs = []
+        for _ in range(3):
+            mathexpr.evaluate.cache_clear()
+            t0 = time.perf_counter()
+            math_reward(completion, gold)
+            runs.append(time.perf_counter() - t0)
+        worst = max(worst, min(runs))
+        print(f"  {name:>26}: {min(runs) * 1000:6.1f} ms")
+    print(f"  worst: {worst * 1000:.1f} ms per 1 MB call")
+
+
 if __name__ == "__main__":
+    logging.getLogger("math_verify").setLevel(logging.ERROR)  # its timeouts print whole inputs
     mv = math_verify_grade()
     if mv is None:
         print("math_verify: not installed (pip install math-verify), not compared")
@@ -311,3 +523,12 @@ if __name__ == "__main__":
         report("reward.py", math_reward, table)
         if mv is not None:
             report("math_verify", mv, table)
+    right = sum(row[3] for row in ADVERSARIAL)
+    print(f"ADVERSARIAL by class: {len(ADVERSARIAL)} completions, {right} right, "
+          f"{len(ADVERSARIAL) - right} wrong")
+    graders = {"reward.py": math_reward} if mv is None else {"reward.py": math_reward, "math_verify": mv}
+    report_by_class(graders, ADVERSARIAL)
+    for name, grade in graders.items():
+        report(name, grade, [row[1:] for row in ADVERSARIAL])
+    print("1 MB pathological completions (reward.py only):")
+    time_1mb()

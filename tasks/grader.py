@@ -2,34 +2,51 @@
 Rule-based reward for math answers: 1 if the completion's final answer equals the gold answer.
 
 The reward is the only supervision RL gets, and a reward that can be fooled teaches the policy
-to fool it: a grader that accepts "7 or 8" for gold 7 trains a policy that hedges.
+to fool it: a grader that accepts "7 or 8" for gold 7 trains a policy that hedges. So it grades
+as a careful human grader does, and where a completion is ambiguous it gives 0.
 
 extract_answer(completion) finds the final answer:
   - only the text after the last </think> counts, and an unclosed <think> hides the rest;
   - the final answers are every \\boxed{...} / \\fbox{...} (nested braces balanced), every
-    "#### ..." line (even a markdown heading) and every <answer>...</answer>; the LAST one
-    counts, so "\\boxed{3}. Wait, actually it is \\boxed{5}" answers 5. Reflecting and correcting
-    is what RL on math should reward; writing several answers gains nothing, only the last is read;
-  - a box or an <answer> tag that never closes gives no answer, rather than an earlier one,
-    and so does an aside that hedges the last answer: "\\boxed{5} or possibly \\boxed{6}";
+    "#### ..." line (even a markdown heading) and every <answer>...</answer>; the one that
+    starts LAST counts, so "\\boxed{3}. Wait, actually it is \\boxed{5}" answers 5. Reflecting
+    and correcting is what RL on math should reward; writing several answers gains nothing;
+  - a box or an <answer> tag that never closes gives no answer, rather than an earlier one;
   - with no final answer, the text after the last "The answer is", "Final answer:" or
-    "Answer:", to the end of its sentence; with none of these either, no answer.
+    "Answer:", to the end of its sentence; with none of these either, a last line that is all
+    bold ("**42**") or a true calculation ("40 + 2 = 42"); else no answer;
+  - the words around it are read too (remarks.py): a hedge just before it ("either 41 or
+    \\boxed{42}") or anything after it, on its line or any later one, that changes it
+    ("\\boxed{7} doubled", "#### 42" then "or possibly 43", "(should be 44)") gives no answer;
+    text that explains or restates it ("#### 30 (15 + 15 = 30)", "I hope it is correct") is fine.
 
 is_equiv(pred, gold) compares two answers as a careful human grader does:
-  - "$1,000.", "1000 dollars", "USD 1000", "１０００" and "01000" are 1000; "50%" is 50;
-    "#### 42 apples (since 6 x 7 = 42)" and "5cm" are 42 and 5 against a number, but
-    "5 thousand", "10 more" and "5 x" are not 5 or 10;
+  - "$1,000.", "1000 dollars", "USD 1000", "１０００", "**1000**" and "01000" are 1000; "50%"
+    is 50; against a number, a leading number and a remark that does not change it:
+    "42 apples (since 6 x 7 = 42)", "60 km/h", "5cm" are 42, 60 and 5, while "5 thousand(s)",
+    "12 plus one", "42 (negative)", "10 more" and "5 x" are not 5, 12, 42 or 10;
   - notation: \\dfrac, \\cfrac, {a \\over b}; \\[ \\], \\( \\) and bare [ ] around an answer;
     unicode ½ ≤ √ π ∞ − ×; \\degree; plain sqrt(2) and pi/2; \\emptyset = \\varnothing;
     1010_{2} = 1010_2; redundant braces {{{7}}} at any depth, dropped in linear time;
   - text ignores case, \\text{monday} = Monday; choices "(B)", "B", \\text{(B)} are one choice;
-  - values, algebra, equations, intervals, sets and tuples are compared by mathcompare.same;
-  - hedges are wrong: "or", "and", "either", "between", "maybe", \\approx or \\pm in the
-    prediction (not in the gold), and several values ("5, 6") never equal one; but when the gold
-    lists several values, "x = 2 or x = -3" and "1 \\pm \\sqrt{2}" list them too.
+  - values, algebra, equations, intervals, sets and tuples are compared by mathcompare.same,
+    exactly where the values are exact (rationals, roots, pi). A decimal is the number it
+    writes: right for an exact gold only when equal to it (0.25 for 1/4, 2.50 for 5/2), never
+    when merely close (0.333 for 1/3; no decimal is \\sqrt{3} or \\pi: a careful grader asks for
+    the exact value); a decimal gold ("1.73", a rounded answer) wants that decimal, so 1.730 is
+    right and \\sqrt{3} is not. Values with no exact form (\\sin 1, \\ln 2) agree to 100 digits
+    or not at all. Identities are checked at points drawn from a hash of both answers;
+  - hedges are wrong: "or", "and", "either", "between", "maybe", "about", "at least", "-ish",
+    \\approx or \\pm in the prediction (not in the gold), and several values ("5, 6") never
+    equal one; but when the gold lists several values, "x = 2 or x = -3" and "1 \\pm \\sqrt{2}"
+    list them too.
 
-math_reward(completion, gold) puts the two together and never raises.
-`python -m tasks.grader` times it on pathological completions.
+math_reward(completion, gold) puts the two together and never raises. Every call is linear in
+its input: each part of a completion is read a bounded number of times (no pattern backtracks
+over a run), and what is read is capped (MAX_BOXES, MAX_BRACE_RUNS, MAX_ANSWER, and
+remarks.MAX_REMARK after the answer); past a cap the completion has no answer.
+`python -m tasks.grader` times it on pathological completions, and `python -m benchmarks.grader`
+on 1 MB ones.
 """
 
 import math
@@ -38,38 +55,63 @@ import time
 import unicodedata
 
 from tasks.mathcompare import same, structure
+from tasks.normalize import CURRENCY, SHORT_UNITS, UNICODE, normalize
+from tasks.remarks import changes, hedged
+
+MAX_ANSWER = 100_000  # longest answer compared, in characters (a 100,000-character sum is judged)
+MAX_BOXES = 10_000  # most boxes in a completion; more, and it has no answer
+MAX_BRACE_RUNS = 50_000  # most runs of braces read inside boxes; more, and it has no answer
+MAX_LEAD = 200  # characters before a final answer read for a hedge, within its sentence
+MAX_LINE = 300  # longest last line read as a bold answer or a calculation
 
 # -----------------------------------------------------------------------------
 # extraction: which part of a completion is its final answer
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
-_BRACES = re.compile(r"\\[{}]|\{+|\}+")  # an escaped brace, or a run of braces
-_HASHES = re.compile(r"####[ \t]*(.*?)[ \t]*(?:</answer>|$)", re.MULTILINE)
+# an escaped brace or a run of braces; it starts with a character class, which the regex engine
+# scans for quickly (an alternation of literals scans several times slower)
+_BRACES = re.compile(r"[{}\\](?:(?<=\{)\{*|(?<=\})\}*|(?<=\\)[{}])")
 _ANCHOR = re.compile(r"the (?:final )?answer is|final answer\s*:|answer\s*:", re.IGNORECASE)
+# the same phrases backwards, on the lower-cased text reversed: its first match is the last anchor
+_ANCHOR_REVERSED = re.compile(r"si rewsna (?:lanif )?eht|:\s*rewsna(?: lanif)?")
+_ANCHOR_REVERSED_ANY_CASE = re.compile(_ANCHOR_REVERSED.pattern, re.IGNORECASE)  # slower
 _LEAD_ANCHOR = re.compile(r"^\**(?:%s)\**\s*" % _ANCHOR.pattern, re.IGNORECASE)  # "#### Answer: 7"
 _SENTENCE_END = re.compile(r"\.(?:\s|$)")  # "is 3.5. So" ends after 3.5, not inside it
+_SENTENCE_START = re.compile(r".*(?:\n|[.!?]\s)", re.DOTALL)  # greedy: up to the last boundary
 _NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?")
-_ASIDE = re.compile(r"\b(?:or|maybe|perhaps|possibly|either)\b|\\(?:pm|mp)(?![A-Za-z])|[±∓]", re.I)
-MAX_ASIDE = 80  # characters read around the final answer for an aside that hedges it
+_BOLD_LINE = re.compile(r"\*\*([^*]+)\*\*[.!]?")
+# a last line "So 40 + 2 = 42 apples.": (words, calculation, unit words)
+_CALCULATION = re.compile(r"(?:([A-Za-z][A-Za-z ,']*?)[:,]?\s+)?([-(\d][\d\s.,+\-*/×÷x()]*"
+                          r"(?:=[\d\s.,+\-*/×÷x()]+)+)(\s+[A-Za-z][A-Za-z ]*)?[.!]?")
+_END_TOKEN = re.compile(r"<\|[a-z_]{1,20}\|>|</s>")  # <|endoftext|>, <|im_end|>, </s>
+_MATH_MODE = re.compile(r"\$|\\[()\[\]]")
+_BROKEN = "broken"  # a box or a tag that never closes
 
 
 def _visible(text):
     """The response without its reasoning: the text after the last </think> (a chat template
     may open <think> in the prompt), up to an unclosed <think>, which hides the rest: a model
-    that did not finish reasoning gave no answer."""
+    that did not finish reasoning gave no answer. End-of-text tokens end a line."""
     end = text.rfind("</think>")
     if end != -1:
         text = text[end + len("</think>"):]
     start = text.find("<think>")
-    return text if start == -1 else text[:start]
+    text = text if start == -1 else text[:start]
+    return _END_TOKEN.sub("\n", text)  # "#### 12</s>" ends its line
 
 
-def _boxes(text):
-    """(start, end, contents) of the outermost \\boxed{...} groups, or None if one never closes."""
-    spans, pos = [], 0
+def _last_box(text):
+    """(start, end, contents) of the last outermost \\boxed{...}; None if there is none; _BROKEN
+    if one never closes, or the boxes are past MAX_BOXES or MAX_BRACE_RUNS."""
+    if text.count("\\boxed") + text.count("\\fbox") > MAX_BOXES:
+        return _BROKEN
+    last, pos, runs = None, 0, 0
     while (m := _BOX.search(text, pos)) is not None:
         depth, pos = 1, None
         for run in _BRACES.finditer(text, m.end()):  # one linear pass, no recursion
+            runs += 1
+            if runs > MAX_BRACE_RUNS:
+                return _BROKEN
             braces = run.group()
             if braces[0] == "\\":
                 continue  # an escaped brace \{ is text, not a group
@@ -78,175 +120,175 @@ def _boxes(text):
                 pos = run.end() + depth
                 break
         if pos is None:
-            return None
-        spans.append((m.start(), pos, text[m.end():pos - 1].strip()))
-    return spans
+            return _BROKEN
+        last = (m.start(), pos, m.end())
+    return last and (last[0], last[1], text[last[2]:last[1] - 1].strip())
 
 
-def _answer_tags(text):
-    """(start, end, contents) of every <answer>...</answer>, or None if the last never closes."""
-    spans, pos = [], 0
-    while (start := text.find("<answer>", pos)) != -1:
-        end = text.find("</answer>", start)
-        if end == -1:
-            return None
-        spans.append((start, end + len("</answer>"), text[start + len("<answer>"):end].strip()))
-        pos = end
-    return spans
+def _last_hash(text):
+    """(start, end, contents) of the last "#### ..." line (to its end or an </answer>), or None."""
+    at = text.rfind("####")
+    if at == -1:
+        return None
+    line_end = text.find("\n", at)
+    line_end = len(text) if line_end == -1 else line_end
+    tag = text.find("</answer>", at, line_end)
+    end = line_end if tag == -1 else tag
+    start = len(text[:at].rstrip("#"))  # where its run of #'s starts
+    return start, end, _LEAD_ANCHOR.sub("", text[at + 4:end].strip())
+
+
+def _last_tag(text):
+    """(start, end, contents) of the last <answer>...</answer>, None, or _BROKEN if it never
+    closes."""
+    start = text.rfind("<answer>")
+    if start == -1:
+        return None
+    end = text.find("</answer>", start)
+    if end == -1:
+        return _BROKEN
+    return start, end + len("</answer>"), text[start + len("<answer>"):end].strip()
+
+
+def _last_anchor(text):
+    """(start, end, answer) after the last anchor phrase, to the end of its sentence, or None."""
+    if text.isascii():  # lower() keeps an ASCII text's length, so positions stay
+        m = _ANCHOR_REVERSED.search(text.lower()[::-1])
+    else:
+        m = _ANCHOR_REVERSED_ANY_CASE.search(text[::-1])
+    if m is None:
+        return None
+    start, end = len(text) - m.end(), len(text) - m.start()
+    line_end = text.find("\n", end)
+    line = text[end:line_end if -1 < line_end < end + MAX_ANSWER else end + MAX_ANSWER + 2]
+    sentence = _SENTENCE_END.split(line, 1)[0]
+    return start, end + len(sentence), sentence.strip(" *:")  # "**Answer:** 42."
+
+
+def _last_line(text):
+    """(start, end, answer) of a last line that is all bold, "**42**", or a true calculation,
+    "40 + 2 = 42" (its last side), or None."""
+    body = text.rstrip()
+    start = body.rfind("\n") + 1
+    if len(body) - start > 2 * MAX_LINE:
+        return None
+    line = _MATH_MODE.sub("", body[start:]).strip()
+    if len(line) > MAX_LINE:
+        return None
+    if m := _BOLD_LINE.fullmatch(line):
+        return start, len(body), m[1]
+    if not (m := _CALCULATION.fullmatch(line)):
+        return None
+    words, calculation, unit = m.groups()
+    sides = [side.strip() for side in calculation.replace("x", "*").split("=")]
+    remark = f"{words or ''} {unit or ''}"
+    if changes(remark, sides[-1], _same_value) or not all(_same_value(s, sides[-1]) for s in sides):
+        return None
+    return start, len(body), sides[-1]
+
+
+def _final(text):
+    """(answer, lead, remark) of a completion: its final answer, what leads to it (_lead), and
+    all the text after it; None if it has none; _BROKEN if a box or tag is broken."""
+    text = _visible(text)
+    finals = [_last_box(text), _last_hash(text), _last_tag(text)]
+    if _BROKEN in finals:
+        return _BROKEN
+    finals = [f for f in finals if f is not None]
+    # the one that starts last: a box inside a tag beats the tag
+    final = max(finals) if finals else (_last_anchor(text) or _last_line(text))
+    if final is None:
+        return None
+    start, end, answer = final
+    return answer, _lead(text, start), text[end:]
+
+
+def _lead(text, start):
+    """(lead, whole) before a final answer: the text before it in its sentence (whole=True),
+    or, when the answer opens its own sentence or line, the sentence before (whole=False)."""
+    lead = text[max(0, start - MAX_LEAD):start]
+    if (m := _SENTENCE_START.match(lead)) is None:
+        return lead, True
+    if _MATH_MODE.sub("", lead[m.end():]).strip(" \t*#"):
+        return lead[m.end():], True
+    before = lead[:m.end()].rstrip()  # "It is 41 or 42."
+    m = _SENTENCE_START.match(before[:-1])
+    return (before[m.end():] if m else before), False
+
+
+def _core(answer):
+    """The value an answer states, for reading a remark: "42 apples" -> "42"."""
+    lead = _split_lead(answer)
+    return lead[0] if lead else answer
 
 
 def extract_answer(text, *, last_number_fallback=False):
-    """The final answer span of a completion, or None if it has none.
+    """The final answer span of a completion, or None if it has none (module docstring).
 
-    The last box, #### line or <answer> tag. Then the last anchor phrase: "the answer is" also
-    occurs in the reasoning, and a later one corrects an earlier one. last_number_fallback=True
-    returns the last number of a completion with no marker at all; it is off by default because
-    it grades whatever number the reasoning ended on, so the policy learns to stop on numbers
-    instead of stating an answer.
+    last_number_fallback=True returns the last number of a completion with no marker at all; it
+    is off by default because it grades whatever number the reasoning ended on, so the policy
+    learns to stop on numbers instead of stating an answer.
     """
-    text = _visible(text)
-    boxes, tags = _boxes(text), _answer_tags(text)
-    if boxes is None or tags is None:
-        return None
-    hashes = [(m.start(), m.end(), _LEAD_ANCHOR.sub("", m[1])) for m in _HASHES.finditer(text)]
-    finals = sorted(boxes + tags + hashes)
-    if finals:  # the one that starts last: a box inside a tag beats the tag
-        start, end, answer = finals[-1]
-        before = text[finals[-2][1]:start] if len(finals) > 1 else ""
-        after = text[end:end + MAX_ASIDE].split("\n", 1)[0]
-        if _ASIDE.search(after) or (len(before) <= MAX_ASIDE and _ASIDE.search(before)):
-            return None  # "\boxed{5} or possibly \boxed{6}", "\boxed{3} (or -3)": a hedge
-        return answer
-    anchor_end = max((m.end() for m in _ANCHOR.finditer(text)), default=None)
-    if anchor_end is not None:
-        line = text[anchor_end:].split("\n", 1)[0]
-        return _SENTENCE_END.split(line, 1)[0].strip(" *:")  # "**Answer:** 42." -> "42"
-    if last_number_fallback:
-        numbers = _NUMBER.findall(text)
+    final = _final(text)
+    if final is None and last_number_fallback:
+        numbers = _NUMBER.findall(_visible(text))
         return numbers[-1] if numbers else None
-    return None
+    if final is None or final is _BROKEN:
+        return None
+    answer, (lead, whole), remark = final
+    if len(answer) > MAX_ANSWER or hedged(lead, whole):
+        return None
+    if changes(remark, _core(answer), _same_value):
+        return None
+    return answer
 
 
 # -----------------------------------------------------------------------------
-# normalisation: one canonical string per answer
+# equivalence: two answers, normalised (normalize.py), then compared (mathcompare.py)
 
-_UNICODE = str.maketrans({"−": "-", "–": "-", "×": "*", "÷": "/", "·": "*", "⁄": "/",
-                          "π": "\\pi ", "√": "\\sqrt", "²": "^2", "³": "^3", "°": "",
-                          "½": "\\frac{1}{2}", "⅓": "\\frac{1}{3}", "⅔": "\\frac{2}{3}",
-                          "¼": "\\frac{1}{4}", "¾": "\\frac{3}{4}", "∞": "\\infty ", "∪": "\\cup ", "∅": "\\emptyset ",
-                          "€": "", "£": "", "¥": "", "₹": ""})
-_HEDGE = re.compile(r"\b(?:or|and|nor|either|between|maybe|perhaps|possibly)\b"
-                    r"|\\(?:pm|mp|approx|sim)(?![A-Za-z])|[±∓≈]|^\s*~", re.IGNORECASE)
+# a hedge inside an answer: a word (found among its letter runs, which is quick on a long
+# answer, where an alternation of words scans slowly) or a sign
+_HEDGE_WORDS = frozenset("or and nor either between maybe perhaps possibly about around roughly "
+                         "approx approximately nearly almost least most circa ish".split())
+_LETTERS = re.compile(r"[A-Za-z]+")
+_HEDGE_SIGN = re.compile(r"\\(?:pm|mp|approx|sim)(?![A-Za-z])|[±∓≈]|^\s*~")
 _ALTERNATIVES = re.compile(r"\\text\{\s*(?:or|and)\s*\}|\b(?:or|and)\b")
 _PM = re.compile(r"\\pm(?![A-Za-z])|±")
-_TEXT = re.compile(r"\\(?:text|textbf|textrm|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
-_SWAPS = {"\\dfrac": "\\frac", "\\tfrac": "\\frac", "\\cfrac": "\\frac", "\\cdot": "*",
-          "\\times": "*", "\\div": "/", "\\left": "", "\\right": "", "\\displaystyle": "",
-          "\\{": "{", "\\}": "}", "{,}": ",", "\\!": "", "\\,": "", "\\;": "", "\\:": "",
-          "\\ ": " ", "~": " ", "\\$": "", "$": "", "\\%": "", "%": "", "^\\circ": "",
-          "^{\\circ}": "", "\\circ": "", "\\degree": "", "\\boxed": "", "\\fbox": "",
-          "\\[": "", "\\]": "", "\\(": "", "\\)": "", "\\euro": "", "\\pounds": "",
-          "\\leq": "≤", "\\le": "≤", "<=": "≤", "\\geq": "≥", "\\ge": "≥", ">=": "≥", "\\lt": "<",
-          "\\gt": ">", "\\neq": "≠", "\\ne": "≠", "+\\infty": "\\infty", "\\varnothing": "\\emptyset"}
-_SWAP = re.compile("|".join(re.escape(k) for k in sorted(_SWAPS, key=len, reverse=True)))
-_PLAIN = re.compile(r"(?<![\\A-Za-z])(sqrt|pi|sin|cos|tan|ln|log|exp)(?![A-Za-z])")  # sqrt(2)
-_SHORT_ARG = re.compile(r"\\(frac|sqrt)\s*(\d)")  # \frac12 -> \frac{1}2, \sqrt2 -> \sqrt{2}
-_SHORT_DEN = re.compile(r"(\\frac\{[^{}]*\})\s*(\d)")  # \frac{1}2 -> \frac{1}{2}
-_CURRENCY = re.compile(r"^(?:USD|EUR|GBP|INR|Rs\.?)\s*")  # "USD 42"; "42 USD" is a unit word
-_UNIT = re.compile(r"(?:[A-Za-z]{3,}|cm|mm|km|kg|mg|ml|ft|in|oz|lb|hr|yd|mi|sq|m|of|on|at|to|by)"
-                   r"(?:\^\{?\d+\}?)?")  # "apples", "sq ft", "m^2", "of the class"; not "x", "xy"
-_MIXED = re.compile(r"(-?)(\d+)(?:\s*\\frac\{(\d+)\}\{(\d+)\}|\s+(\d+)/(\d+))")
-_THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-_SPACES = re.compile(r"(?<=[A-Za-z])(\s+)(?=[A-Za-z])|(?<=\d)(\s+)(?=\d)(?!\d{3}(?!\d))|\s+")
-_LEAD_NUMBER = re.compile(r"\\?\$?(-?\d[\d,]*(?:\.\d+)?)\s+\(?\s*[A-Za-z]{3,}.*")  # "42 apples"
-_MODIFIER = re.compile(r"\b(?:hundred|thousand|million|billion|trillion|dozens?|squared|cubed|"
-                       r"more|less|fewer|half|halves|thirds?|quarters?)\b", re.IGNORECASE)
-_PARENTHETICAL = re.compile(r"\([^()]*\)\W*$")  # "(since 6 x 7 = 42)." closing a line
+_LEAD = re.compile(r"\\?\$?(-?\d[\d,]*(?:\.\d+)?)(?:\\?%)?")  # "$42", "25%": a leading number
+# what may follow a leading number for the rest to be a remark: "42.", "42 apples", "42 (6 x 7)";
+# not "5 x", "2(3+4)", "1 000"
+_REMARK_START = re.compile(r"\s*[,;:.—]|\s+(?:\(|[A-Za-z]{3,}|(?:%s)\b)" % SHORT_UNITS)
 _GOLD_NUMBER = re.compile(r"-?\d*\.?\d+")
-_GLUED_UNIT = re.compile(r"(-?\d+(?:\.\d+)?)(?:cm|mm|km|kg|mg|lbs?|oz|ft|hrs?|mins?|secs?|mph)")
-_BASE = re.compile(r"(\d)_\{(\d+)\}")  # 1010_{2} -> 1010_2
-_IN = re.compile(r"\\in(?![A-Za-z])")
-_NAME_IN = re.compile(r"^(?:[A-Za-z]|\\[A-Za-z]+)(?:_\{?\w+\}?)?\\in(?![A-Za-z])")  # "x \in [0, 1]"
-_BRACE = re.compile(r"[{}]")
+_GLUED_UNIT = re.compile(r"(-?\d+(?:\.\d+)?)(?:cm|mm|km|kg|mg|m|g|lbs?|oz|ft|hrs?|mins?|secs?|mph"
+                         r"|kph)(?:/(?:h|hr|s|min))?")  # "5cm", "1200m", "60km/h"; not "5x", "5k"
+_BOLD = re.compile(r"\*\*([^*]*)\*\*")  # markdown bold: "**42**"
 _CHOICE = re.compile(r"\(?([A-Ea-e])\)?")
 _WORDS = re.compile(r"(?=.*[A-Za-z]{3})[A-Za-z ]+")  # text: at least one word of 3 letters
 
 
-def _normalize(s):
-    """Canonical compact form: "$1{,}000$ dollars." -> "1000", "\\dfrac12 cup" -> "\\frac{1}{2}"."""
-    s = _TEXT.sub(r" \1", s)  # "9\text{ m}^2" -> "9  m^2": one unit word
-    s = _SWAP.sub(lambda m: _SWAPS[m.group()], s)
-    s = _BASE.sub(r"\1_\2", _PLAIN.sub(r"\\\1 ", s))
-    s = _SHORT_DEN.sub(r"\1{\2}", _SHORT_ARG.sub(r"\\\1{\2}", s))
-    s = _CURRENCY.sub("", s.strip())
-    words = s.split()
-    while words:  # drop trailing punctuation and unit words, keeping at least one word
-        words[-1] = re.sub(r"(?<![\d)}])!+$", "", words[-1].rstrip(".,;:?"))  # 10! is a factorial
-        if len(words) > 1 and (not words[-1] or _UNIT.fullmatch(words[-1])) and not _MODIFIER.match(
-                words[-1]):  # "5 apples" is 5, "5 thousand" is not
-            words.pop()
-        else:
-            break
-    s = " ".join(words)
-    if m := _MIXED.fullmatch(s):  # a whole mixed number: "-2 1/2" -> "-(2+1/2)"
-        sign, whole, n1, d1, n2, d2 = m.groups()
-        s = f"{sign}({whole}+{n1 or n2}/{d1 or d2})"
-    s = _SPACES.sub(lambda m: " " if m[1] or m[2] else "", s)  # "\sin x", "1 2"; "1 000" is 1000
-    if _THOUSANDS.fullmatch(s):  # only a lone number: "(1,000)" stays a pair
-        s = s.replace(",", "")
-    if len(_IN.findall(s)) == 1:
-        s = _NAME_IN.sub("", s)
-    return _unwrap(_drop_braces(s))
+def _split_lead(s):
+    """(number, remark) of an answer that is a number followed by a remark, "42 apples (6 x 7)",
+    or None: "42", "1 000", "2 1/2", "5 x" are not."""
+    m = _LEAD.match(s)
+    if m is None or not m.end() < len(s) or not _REMARK_START.match(s, m.end()):
+        return None
+    return m[1].rstrip(","), s[m.end():]
 
 
-def _drop_braces(s):
-    """s without redundant braces: a pair just inside another pair ("{{7}}"), or around it all.
-
-    One pass matches the pairs, one drops them: linear in len(s), at any depth.
-    """
-    stack, close = [], {}
-    for m in _BRACE.finditer(s):
-        if m[0] == "{":
-            stack.append(m.start())
-        elif not stack:
-            return s
-        else:
-            close[stack.pop()] = m.start()
-    if stack or not close:
-        return s
-    drop = {i for i, j in close.items() if close.get(i - 1) == j + 1}  # "{{" ... "}}"
-    i = 0
-    while close.get(i) == len(s) - 1 - i:  # braces around the whole answer, "{7}" or "{{7}}"
-        drop.add(i)
-        i += 1
-    cuts = sorted(drop | {close[i] for i in drop})
-    return "".join(s[a + 1:b] for a, b in zip([-1] + cuts, cuts + [len(s)]))
-
-
-def _unwrap(s):
-    """s without bare square brackets around it all: "[7]" -> "7"; "[1,2]" is an interval."""
-    if len(s) < 2 or s[0] != "[" or s[-1] != "]":
-        return s
-    depth = 0
-    for i, c in enumerate(s):
-        depth += c in "([{"
-        depth -= c in ")]}"
-        if (depth == 0 and i < len(s) - 1) or (depth == 1 and c == ","):
-            return s  # "[1]+[2]", or an interval
-    return s[1:-1]
-
-
-def _as_number(pred, gold):
-    """Against a gold number, a GSM8K-style line's leading number: "42 apples (6 x 7 = 42)"."""
-    if not _GOLD_NUMBER.fullmatch(gold):
-        return pred
-    if m := _LEAD_NUMBER.fullmatch(pred):
-        rest = _PARENTHETICAL.sub("", pred[m.end(1):])
-        if not any(c.isdigit() for c in rest) and not _MODIFIER.search(rest):  # "5 thousand"
-            return m.group(1)
+def _as_number(pred, remarks):
+    """Against a gold number, pred's leading number if what follows does not change it
+    (remarks.changes), pred itself if it has none, or None if what follows changes it."""
+    if remarks and (lead := _split_lead(pred)) is not None:
+        number, remark = lead
+        return None if changes(remark, number, _same_value) else number
     if m := _GLUED_UNIT.fullmatch(pred):
         return m.group(1)
     return pred
+
+
+def _hedges(s):
+    words = _LETTERS.findall(s)
+    return bool(_HEDGE_SIGN.search(s)) or any(w.lower() in _HEDGE_WORDS for w in words)
 
 
 def _plus_minus(s):
@@ -255,20 +297,27 @@ def _plus_minus(s):
     return f"{parts[0]}+{parts[1]},{parts[0]}-{parts[1]}" if len(parts) == 2 else s
 
 
-def is_equiv(pred, gold):
-    """Whether answer spans pred and gold are the same answer (rules in the module docstring)."""
+def is_equiv(pred, gold, *, remarks=True):
+    """Whether answer spans pred and gold are the same answer (rules in the module docstring).
+    remarks=False compares values alone, as remarks.changes does for a restatement."""
     if not isinstance(pred, str) or not isinstance(gold, str):
         return False  # no answer (None) is never correct
+    if len(pred) > MAX_ANSWER or len(gold) > MAX_ANSWER:
+        return False
     # NFKC turns full-width digits and letters into ASCII, before looking for hedge words
-    pred, gold = (unicodedata.normalize("NFKC", s.translate(_UNICODE)) for s in (pred, gold))
-    g = _normalize(gold)
-    if _HEDGE.search(pred) and not _HEDGE.search(gold):
+    pred, gold = (unicodedata.normalize("NFKC", _BOLD.sub(r"\1", s).translate(UNICODE))
+                  for s in (pred, gold))
+    g = normalize(gold)
+    if _hedges(pred) and not _hedges(gold):
         if structure(g)[0] != "{}":
             return False
         pred = _ALTERNATIVES.sub(",", _plus_minus(pred))  # "x = 2 or x = -3" for gold "2, -3"
-        if _HEDGE.search(pred):
+        if _hedges(pred):
             return False
-    p = _normalize(_as_number(_CURRENCY.sub("", pred.strip()), g))
+    pred = CURRENCY.sub("", pred.strip())
+    if _GOLD_NUMBER.fullmatch(g) and (pred := _as_number(pred, remarks)) is None:
+        return False
+    p = normalize(pred)
     if p == "" or g == "":
         return False
     if _WORDS.fullmatch(p) and _WORDS.fullmatch(g):  # text: \text{monday} = Monday
@@ -278,19 +327,25 @@ def is_equiv(pred, gold):
     return same(p, g)
 
 
+def _same_value(a, b):
+    return is_equiv(a, b, remarks=False)
+
+
 def math_reward(completion, gold, *, signed=False):
     """1.0 if the completion's final answer equals the gold answer, else 0.0.
 
-    gold is a number (4, 0.5), a bare answer ("80", "\\frac{1}{2}") or a whole worked solution ending in "#### 72"
-    (GSM8K) or holding a \\boxed{...} (MATH); a solution's final answer is found by the same
-    rules as the completion's. signed=True gives +1.0 / -1.0, as the official FlowRL code does;
-    after the group z-score (r_hat) both scales give the same FlowRL loss.
+    gold is a number (4, 0.5), a bare answer ("80", "\\frac{1}{2}") or a whole worked solution
+    ending in "#### 72" (GSM8K) or holding a \\boxed{...} (MATH); a solution's final answer is
+    found by the same rules as the completion's, without reading the words around it (a
+    solution may go on after its answer). signed=True gives +1.0 / -1.0, as the official FlowRL
+    code does; after the group z-score (r_hat) both scales give the same FlowRL loss.
     """
     try:
         if isinstance(gold, (int, float)) and not isinstance(gold, bool) and math.isfinite(gold):
             gold = str(gold)  # a numeric gold answer, as a dataset may store it: 4 or 0.5
         if "####" in gold or "\\boxed" in gold or "\\fbox" in gold:
-            gold = extract_answer(gold)
+            final = _final(gold)
+            gold = final[0] if isinstance(final, tuple) else None
         correct = is_equiv(extract_answer(completion), gold)
     except Exception:  # one strange completion must never stop a training run
         correct = False
