@@ -41,17 +41,27 @@ Where this file follows the official code rather than the paper's text, and why:
    balance); w stays a token sum either way.
 3. r_hat is the group z-score of the task reward (group_normalize), as GRPO's advantage, not
    the raw reward r of the paper's equations, so beta = 15 means the same for any reward scale.
-4. log Z is not detached: the gradient of delta^2 flows through LogZHead into the language
-   model's hidden states (the authors report that detaching lowered accuracy). To detach,
-   pass hidden.detach() to LogZHead.
+   reward_target(..., "raw") gives the paper's r, fixed per answer whatever the group.
+4. log Z is learned by LogZHead and not detached: the gradient of delta^2 flows through the
+   head into the language model's hidden states (the authors report that detaching lowered
+   accuracy). To detach, pass hidden.detach() to LogZHead.
 5. There is no separate KL penalty to pi_ref (GRPO's kl term): the reference enters only as
    -lp_ref inside delta, which already puts pi_ref into the target p*.
+
+Where this file departs from both: log_z="mean" / "logmeanexp" (group_log_z) are estimators
+from later work, in neither the paper nor the official code: they estimate log Z from the
+rollout group instead of learning it, by least squares (the log-variance or VarGrad loss) or
+by importance sampling.
 """
+import math
+
 import torch
 import torch.nn as nn
 
 WEIGHT_MODES = ("none", "raw", "cap", "clip")
 LOGP_NORMS = ("mean", "sum")
+LOG_Z_ESTIMATORS = ("mean", "logmeanexp")
+REWARD_NORMS = ("group", "raw")
 
 
 def _masked(x, mask):
@@ -90,6 +100,20 @@ def group_normalize(rewards, group_size, eps=1e-6):
     return r_hat.view(B)
 
 
+def reward_target(rewards, group_size, how="group"):
+    """r_hat, the reward inside the target p* = pi_ref * exp(beta * r_hat) / Z.
+
+        "group"  r_hat = group_normalize(rewards, group_size)   official code (default)
+        "raw"    r_hat = R, the task reward as it is              the paper's equations
+
+    The z-score makes beta mean the same for any reward scale, but one answer's r_hat moves
+    with its group, so no policy sets every delta to 0; a raw reward is fixed per answer.
+    """
+    if how not in REWARD_NORMS:
+        raise ValueError(f"reward norm must be one of {REWARD_NORMS}, got {how!r}")
+    return group_normalize(rewards, group_size) if how == "group" else rewards
+
+
 class LogZHead(nn.Module):
     """log Z_phi(x), the learned log partition function of the prompt x.
 
@@ -124,15 +148,51 @@ class LogZHead(nn.Module):
             return self.mlp(pooled).squeeze(-1)  # (B,)
 
 
+def group_log_z(c, group_size, estimator):
+    """log Z(x) estimated from the rollout group of x instead of learned, with no gradient.
+    c (B,): c_i = beta * r_hat_i + lp_ref_i - lp_i, so delta_i = log Z(x_i) - c_i; the rows are
+    groups of group_size consecutive responses to one prompt. Over a group g:
+
+        "mean"        log Z_g = (1/G) * sum_{i in g} c_i
+        "logmeanexp"  log Z_g = log( (1/G) * sum_{i in g} exp(c_i) )
+
+    "mean" is the least-squares value, argmin_z sum_{i in g} (z - c_i)^2, so the loss becomes
+    the group's variance of the residual (the log-variance or VarGrad loss). "logmeanexp" is the
+    importance-sampling estimate of Z = E_{y ~ pi_theta}[ pi_ref(y) e^(beta r_hat) / pi_theta(y) ]
+    (unbiased for Z with token sums on a fresh rollout). Jensen: logmeanexp >= mean, equal when
+    the c_i of a group are equal, as at the fixed point. Returns (B,), each row its group's value.
+    """
+    if estimator not in LOG_Z_ESTIMATORS:
+        raise ValueError(f"log_z must be a (B,) tensor or one of {LOG_Z_ESTIMATORS}, "
+                         f"got {estimator!r}")
+    B = c.shape[0]
+    if not group_size or B % group_size != 0:
+        raise ValueError(f"log_z={estimator!r} needs whole groups: the batch of {B} rows is not a "
+                         f"multiple of group_size ({group_size})")
+    c = c.detach().view(B // group_size, group_size)  # (num_groups, G)
+    if estimator == "mean":
+        log_z = c.mean(dim=1, keepdim=True)  # (num_groups, 1)
+    else:  # logsumexp, since exp(c_i) alone overflows float32 past 88 (token sums reach that)
+        log_z = torch.logsumexp(c, dim=1, keepdim=True) - math.log(group_size)  # (num_groups, 1)
+    return log_z.expand(-1, group_size).reshape(B)  # (B,)
+
+
 def flowrl_loss(logp, logp_ref, logp_old, mask, r_hat, log_z, *, beta=15.0, weight="cap",
-                weight_cap=10.0, clip_eps=0.2, logp_norm="mean"):
+                weight_cap=10.0, clip_eps=0.2, logp_norm="mean", group_size=None):
     """The FlowRL loss (module docstring for the equation and its sources).
 
     logp, logp_ref, logp_old: (B, N) per-token log-probs of the sampled responses under the
     current policy (with grad), the frozen reference and the sampling-time policy; mask (B, N)
-    bool marks the response tokens trained on (EOS included). r_hat (B,), log_z (B,) with grad.
-    Every row needs at least one mask token. beta = 15 and weight_cap = 10 are the official
-    defaults, clip_eps = 0.2 the paper's.
+    bool marks the response tokens trained on (EOS included). r_hat (B,). Every row needs at
+    least one mask token. beta = 15 and weight_cap = 10 are the official defaults, clip_eps = 0.2
+    the paper's.
+
+    log_z: (B,) tensor, LogZHead's output with grad (official code); or "mean" / "logmeanexp":
+    group_log_z of this batch's own c_i = beta r_hat_i + lp_ref_i - lp_i, detached, over groups
+    of group_size consecutive rows. The rest is unchanged: delta_i = log Z_g - c_i. With "mean"
+    and w = 1 (a fresh rollout) the loss is the mean over groups of the variance of c (over G);
+    its gradient per lp_i, (2/B) * delta_i, is the same whether or not the mean is detached,
+    as deviations from a mean sum to 0. Off-policy it stays the plain, not w-weighted, mean.
 
     weight: how w_i = exp(sum_t [logp - logp_old]) is bounded before it multiplies delta_i^2:
         "cap"  min(w, weight_cap)                 current official code (default)
@@ -159,6 +219,8 @@ def flowrl_loss(logp, logp_ref, logp_old, mask, r_hat, log_z, *, beta=15.0, weig
     norm = n if logp_norm == "mean" else torch.ones_like(n)  # (B,) divide by |y_i|, or by 1
     lp = logp_m.sum(dim=1) / norm  # (B,) token mean, or sequence sum
     lp_ref = _masked(logp_ref, mask).sum(dim=1) / norm  # (B,)
+    if isinstance(log_z, str):
+        log_z = group_log_z(beta * r_hat + lp_ref - lp, group_size, log_z)  # (B,) detached
     delta = log_z + lp - beta * r_hat - lp_ref  # (B,)
 
     # Per-token difference first, then the sum: two sums of hundreds of log-probs subtracted
@@ -234,8 +296,9 @@ def grpo_loss(logp, logp_ref, logp_old, mask, adv, *, clip_low=0.2, clip_high=0.
 # 12 possible answers, each a one-token "response". The reward has three modes: answer 2
 # (reward 1.0), answer 6 (0.8) and answer 9 (0.9); the reference prefers later answers. With a
 # raw reward r (no group normalisation) the target is exactly p* = pi_ref * exp(beta r) / Z.
-# FlowRL reaches p* with all three modes and learns log Z; GRPO, a reward maximiser, piles
-# everything onto answer 2 (test_flowrl.py checks both; study/study.py draws them).
+# FlowRL reaches p* with all three modes, with log Z learned or estimated per group; GRPO, a
+# reward maximiser, piles everything onto answer 2 (test_flowrl.py checks both; study/study.py
+# draws them).
 
 def toy_distribution(beta=3.0):
     """Reward, reference and target of the toy: (reward, log_ref, log_target, true_log_z)."""
@@ -251,19 +314,23 @@ def toy_distribution(beta=3.0):
     return reward, log_ref, log_target - true_log_z, true_log_z.item()
 
 
-def train_toy_distribution(algo, steps=200, seed=0, beta=3.0, group_size=8, n_groups=8, lr=0.1):
+def train_toy_distribution(algo, steps=200, seed=0, beta=3.0, group_size=8, n_groups=8, lr=0.1,
+                           log_z="head"):
     """Train a 12-logit softmax policy (started at the reference) with "flowrl" or "grpo" on
-    sampled groups, one Adam step per fresh sample (on-policy, so w = 1). Returns a dict:
-    policy, target, reference, reward (each (12,)), kl = KL(policy || target), kl_curve (one
-    value per step), log_z (learned, None for grpo), true_log_z."""
+    sampled groups, one Adam step per fresh sample (on-policy, so w = 1). One prompt: log_z
+    "head" learns one scalar, "mean" / "logmeanexp" estimate it from each group of group_size
+    samples. Returns a dict: policy, target, reference, reward (each (12,)), kl = KL(policy ||
+    target), kl_curve (one value per step), log_z (learned, or the last step's mean estimate;
+    None for grpo), true_log_z."""
     if algo not in ("flowrl", "grpo"):
         raise ValueError(f"algo must be 'flowrl' or 'grpo', got {algo!r}")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     reward, log_ref, log_target, true_log_z = toy_distribution(beta)
     logits = log_ref.clone().requires_grad_(True)  # (12,) the policy starts as the reference
-    log_z = torch.zeros((), requires_grad=True)  # scalar: a single prompt
-    params = [logits, log_z] if algo == "flowrl" else [logits]
+    log_z_param = torch.zeros((), requires_grad=True)  # scalar: a single prompt
+    learned = algo == "flowrl" and log_z == "head"
+    params = [logits, log_z_param] if learned else [logits]
     opt = torch.optim.Adam(params, lr=lr)
     B = group_size * n_groups
     mask = torch.ones(B, 1, dtype=torch.bool)  # every response is exactly one token
@@ -282,8 +349,10 @@ def train_toy_distribution(algo, steps=200, seed=0, beta=3.0, group_size=8, n_gr
         logp_ref = log_ref[y].unsqueeze(1)  # (B, 1)
         if algo == "flowrl":
             # r_hat = r, the raw reward, so that the target is exactly pi_ref * exp(beta r) / Z
-            loss, _ = flowrl_loss(logp, logp_ref, logp.detach(), mask, reward[y],
-                                  log_z.expand(B), beta=beta)
+            r_hat = reward_target(reward[y], group_size, "raw")
+            loss, m = flowrl_loss(logp, logp_ref, logp.detach(), mask, r_hat,
+                                  log_z_param.expand(B) if learned else log_z, beta=beta,
+                                  group_size=group_size)
         else:
             adv = group_normalize(reward[y], group_size)
             loss, _ = grpo_loss(logp, logp_ref, logp.detach(), mask, adv)
@@ -294,7 +363,8 @@ def train_toy_distribution(algo, steps=200, seed=0, beta=3.0, group_size=8, n_gr
 
     return dict(policy=torch.softmax(logits.detach(), dim=0), target=log_target.exp(),
                 reference=log_ref.exp(), reward=reward, kl=kl_curve[-1], kl_curve=kl_curve,
-                log_z=log_z.item() if algo == "flowrl" else None, true_log_z=true_log_z)
+                log_z=None if algo == "grpo" else log_z_param.item() if learned else m["log_z"],
+                true_log_z=true_log_z)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ size, and at the first other size once more for any size; a batch of one gets gr
 The benchmark of this file is `python -m benchmarks.sampling`.
 """
 from dataclasses import dataclass, fields
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import torch
 from torch.utils.checkpoint import checkpoint
@@ -207,13 +207,16 @@ LOGITS_BYTES = 256 * 2**20
 class TokenLogprobs(NamedTuple):
     logp: torch.Tensor    # (B, N) float32 log-prob of each response token, 0 where the mask is false
     hidden: torch.Tensor  # (B, P, H) final hidden states of the prompt positions: the log Z head's input
+    entropy: Optional[torch.Tensor] = None  # (B, N) float32 entropy of each position's distribution (entropy=True)
 
 
-def token_logprobs(model, rollout, *, temperature=1.0, top_k=0, top_p=1.0, chunk=None):
+def token_logprobs(model, rollout, *, temperature=1.0, top_k=0, top_p=1.0, chunk=None, entropy=False):
     """Teacher-forced log-probs of a rollout's responses, the same layout as rollout.logprobs.
 
     Returns TokenLogprobs: .logp (B, N) float32, 0 where the response mask is false, and .hidden,
-    the final hidden states of the prompt positions (B, P, H) for the log Z head. Runs with gradients when the caller does
+    the final hidden states of the prompt positions (B, P, H) for the log Z head, and with
+    entropy=True .entropy (B, N), the entropy of the processed distribution at each response
+    position (a monitor: no gradient flows through it). Runs with gradients when the caller does
     (pi_theta) and without under torch.no_grad() (pi_old, pi_ref).
 
     The logits are never whole: lm_head, `process` and `logprobs_of` run on `chunk` response
@@ -230,18 +233,25 @@ def token_logprobs(model, rollout, *, temperature=1.0, top_k=0, top_p=1.0, chunk
     h = hidden[:, P - 1:P + N - 1][rollout.response_mask]  # (M, H), M tokens in the response mask
     tokens = rollout.response_ids[rollout.response_mask]   # (M,)
     if chunk == 0:
-        logp = head_logprobs(lm_head, h, tokens, temperature, top_k, top_p)  # (M,)
+        logp, ent = head_logprobs(lm_head, h, tokens, temperature, top_k, top_p, entropy)  # (M,) each
     else:
         c = chunk or max(1, LOGITS_BYTES // (4 * lm_head.out_features))
-        logp = torch.cat([checkpoint(head_logprobs, lm_head, h[i:i + c], tokens[i:i + c], temperature,
-                                     top_k, top_p, use_reentrant=False) for i in range(0, len(h), c)])
-    logp_full = torch.zeros(rollout.response_ids.shape, device=logp.device)  # (B, N) float32
-    return TokenLogprobs(logp_full.masked_scatter(rollout.response_mask, logp), hidden[:, :P])
+        parts = [checkpoint(head_logprobs, lm_head, h[i:i + c], tokens[i:i + c], temperature, top_k, top_p,
+                            entropy, use_reentrant=False) for i in range(0, len(h), c)]
+        logp, ent = (torch.cat(x) for x in zip(*parts))
+    full = torch.zeros(rollout.response_ids.shape, device=logp.device)  # (B, N) float32
+    return TokenLogprobs(full.masked_scatter(rollout.response_mask, logp), hidden[:, :P],
+                         full.masked_scatter(rollout.response_mask, ent) if entropy else None)
 
 
-def head_logprobs(lm_head, h, tokens, temperature, top_k, top_p):
-    """Final hidden states h (M, H) -> log-probs (M,) float32 of tokens (M,) under the processed logits."""
-    return logprobs_of(process(lm_head(h), temperature, top_k, top_p), tokens)
+def head_logprobs(lm_head, h, tokens, temperature, top_k, top_p, entropy=False):
+    """Final hidden states h (M, H) -> (logp, entropy), (M,) float32 each: the log-probs of tokens
+    (M,) under the processed logits, and (entropy=True; else zeros) each position's entropy,
+    the sum of -p log p over the vocabulary."""
+    logits = process(lm_head(h), temperature, top_k, top_p)  # (M, V)
+    logp = logprobs_of(logits, tokens)  # (M,)
+    h_ent = torch.special.entr(logits.detach().softmax(-1)).sum(-1) if entropy else torch.zeros_like(logp)
+    return logp, h_ent
 
 
 if __name__ == "__main__":

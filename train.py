@@ -6,19 +6,21 @@ Train a language model with FlowRL (or the GRPO baseline) on math problems.
     python train.py --resume             # continue a stopped run from <out_dir>/ckpt
     python train.py --overwrite          # start afresh in an out_dir that holds a run
     python train.py --init_from out/sft --out_dir out/rl2    # RL only, from a saved model
+    python train.py --task countdown --out_dir out/countdown # toy Countdown, from scratch
     torchrun --standalone --nproc_per_node=2 train.py        # 2 processes (GPUs, or CPU with gloo)
-    python train.py --init_from ~/Qwen2.5-0.5B-Instruct --data gsm8k.jsonl --device cuda --lr 1e-6 \\
-        --prompt_template $'<|im_start|>user\\n{question}<|im_end|>\\n<|im_start|>assistant\\n'
+    python train.py --init_from ~/Qwen2.5-0.5B-Instruct --data gsm8k.jsonl --device cuda --lr 1e-6
+                                         # prompts through the checkpoint's chat template
 
 main() reads top-down: flags, processes and device, then the model, tokenizer and task (and the
-checkpoint on --resume), all checked before out_dir is touched; stage 1, SFT (toy task only: a
-small model imitates demonstrations whose order of additions is uniform, so RL starts from a
-diverse, imperfect policy); stage 2, RL, one step being
+checkpoint on --resume), all checked before out_dir is touched; stage 1, SFT (a model trained
+from scratch imitates its toy task's teacher, whose demonstrations are spread uniformly over the
+correct paths, so RL starts from a diverse, imperfect policy; or --sft_data's pairs); stage 2,
+RL, one step being
 
     rollout, texts, rewards = sample_step(...)   prompts_per_step prompts x group_size responses
     metrics = rl_update(d, args, net, ...)       pi_old, pi_ref, then per mini-batch the loss (the
                                                  one place FlowRL meets the loop) and an optimizer step
-    evaluate(...), save_checkpoint(...)          every eval_interval steps
+    evaluate(...), save_checkpoint(...)          every eval_interval (save_interval) steps
 
 It writes <out_dir>/metrics.jsonl, <out_dir>/sft (the SFT model, pi_ref) and <out_dir>/ckpt (the
 latest checkpoint, training/checkpoint.py), and returns the trained model and log Z head.
@@ -51,15 +53,16 @@ import torch
 import torch.distributed as dist
 from safetensors import SafetensorError
 
-from flowrl import LogZHead, flowrl_loss, group_normalize, grpo_loss
+from flowrl import LogZHead, flowrl_loss, grpo_loss, reward_target
 from reward import rewards_of
 from sample import generate, rollout_of, token_logprobs
-from tasks.sums import toy_solution
-from training import checkpoint
+from training import checkpoint, monitor
 from training.checkpoint import check_finite
 from training.evaluate import evaluate, toy_paths
-from training.launch import (check_flags, load_model, load_reference, load_task, parse_args, reference_of,
-                             resume_args, seed_of, setup_processes, Terminated, terminate)
+from training.monitor import rollout_stats, token_stats
+from training.flags import check_flags, parse_args, resume_args
+from training.launch import (load_model, load_reference, load_task, reference_of, seed_of, setup_processes, sft_data,
+                             Terminated, terminate)
 
 CLIP = 1.0          # grad-norm clip (official)
 WARMUP = 10         # RL warm-up steps (official), then a constant lr
@@ -70,28 +73,43 @@ SFT_LOG_EVERY = 25
 BAD_INPUT = (ValueError, OSError, SafetensorError)  # reported as one line naming file and problem
 
 
-def log(d, args, record):
-    if d.rank == 0:
+def log(d, args, board, record):
+    """A metrics row (rank 0's; None on the other ranks) to metrics.jsonl, and to TensorBoard."""
+    if d.rank == 0 and record:
         checkpoint.append_metrics(args.out_dir, record)
+        board.add(record)
+
+
+def progress_line(args, r):
+    """An RL step's record, compactly: reward (its std), loss, FlowRL's |delta| and log Z or GRPO's
+    clip fraction, entropy, KL to pi_ref, grad norm, length (the fraction cut), speed."""
+    algo = (f"|delta| {r['delta_abs']:.2f}  log Z {r['log_z']:.2f}" if args.algo == "flowrl"
+            else f"clip {r['clip_frac']:.3f}")
+    return (f"rl step {r['step']}/{args.rl_steps}: reward {r['reward']:.3f} ({r['reward_std']:.2f})  "
+            f"loss {r['loss']:.4f}  {algo}  H {r['entropy']:.3f}  KL {r['kl_ref']:.4f}  grad {r['grad_norm']:.2f}  "
+            f"len {r['response_length']:.1f} ({r['truncated']:.0%} cut)  {r['step_s']:.1f} s/step  "
+            f"{r['tokens_per_s']:.0f} tok/s  MFU {r['mfu']:.1%}  ETA {r['eta_s'] / 60:.1f} min")
 
 
 def save_checkpoint(d, args, stage, step, model, codec, opt, log_z_head, py_rng, ref):
     if d.rank == 0:  # the ranks hold the same weights and optimizer state
-        checkpoint.save(args.out_dir, stage, step, model, codec.tok, opt, log_z_head, py_rng, args, ref)
+        checkpoint.save(args.out_dir, stage, step, model, codec, opt, log_z_head, py_rng, args, ref)
 
 
-def sft_step(d, args, model, model_ddp, opt, codec, task, py_rng, step):
-    """One step of cross-entropy on demonstrations (toy task only); returns (loss, grad_norm, lr)."""
+def sft_step(d, args, model, model_ddp, opt, codec, demos, py_rng, step):
+    """One step of cross-entropy on demonstrations: a toy task's teacher, or --sft_data's pairs
+    (demos: train_problem(rng) and demonstration(problem, rng, slip)). Returns (loss, grad_norm, lr)."""
     decay = (1 + SFT_FLOOR) / 2 + (1 - SFT_FLOOR) / 2 * math.cos(math.pi * step / args.sft_steps)
     lr = args.sft_lr * min(1.0, step / SFT_WARMUP) * decay
     for group in opt.param_groups:
         group["lr"] = lr
-    problems = [task.train_problem(py_rng) for _ in range(args.sft_batch)]
-    responses = [codec.tok.encode(toy_solution(q, py_rng, args.sft_slip)).ids + [codec.eos_id] for q, _ in problems]
+    problems = [demos.train_problem(py_rng) for _ in range(args.sft_batch)]
+    completions = [demos.demonstration(p, py_rng, args.sft_slip) for p in problems]
+    responses = [codec.tok.encode(c, add_special_tokens=False).ids + [codec.end_id()] for c in completions]
     batch = rollout_of([codec.encode(q) for q, _ in problems], responses, codec.pad_id, codec.eos_id, d.device)
     n_union = batch.response_mask.sum()  # completion tokens of the whole batch
     with d.amp():
-        logp, _ = token_logprobs(model_ddp, batch[d.rank::d.world])  # this rank's rows
+        logp = token_logprobs(model_ddp, batch[d.rank::d.world]).logp  # this rank's rows
     loss = -logp.sum() / n_union  # this rank's share of the cross-entropy on the completion tokens
     loss_union = d.all_reduce([loss.item()])[0]
     check_finite(loss_union, "the SFT loss", "sft", step, args.out_dir)
@@ -114,7 +132,7 @@ def sample_step(d, args, sampler, codec, task, problems, step):
     generators = [torch.Generator(d.device).manual_seed(seed_of(args.seed, step, 0, i)) for i in index]
     with d.amp():
         rollout = generate(sampler, [codec.encode(q) for q, _ in mine for _ in range(G)], args.max_new_tokens,
-                           eos_id=codec.eos_id, pad_id=codec.pad_id, generator=generators)
+                           eos_id=codec.eos_id, pad_id=codec.pad_id, generator=generators, **sampling(args))
     texts = [codec.decode(rollout, i) for i in range(len(index))]  # rows i*G .. i*G+G-1 answer mine[i]
     unknown = int((rollout.response_ids[rollout.response_mask] >= codec.tok.get_vocab_size()).sum())
     if unknown:  # ids past the tokenizer's, a model's padding rows of the embedding: decoded as nothing
@@ -122,6 +140,13 @@ def sample_step(d, args, sampler, codec, task, problems, step):
                f"(>= {codec.tok.get_vocab_size()}); the reward reads the text without them")
     rewards = torch.tensor(rewards_of(task.reward, texts, [mine[i // G][1] for i in range(len(texts))]), device=d.device)
     return rollout, texts, rewards
+
+
+def sampling(args):
+    """The rollouts' distribution. RL's log-probs (pi_theta, pi_old, pi_ref) are taken at the same
+    temperature but without top-k / top-p: a truncated distribution gives a token outside it
+    log-prob -inf, and pi_ref, or pi_theta after an update, puts sampled tokens there."""
+    return dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
 
 
 @dataclass
@@ -143,13 +168,16 @@ class Learner:
 def rl_update(d, args, net, rollout, rewards, step):
     """FlowRL (or GRPO) on one rollout: pi_old and pi_ref first, then mini_batches optimizer steps,
     each over passes of at most micro_batch rows. Returns the step's metrics, over all ranks."""
-    r_hat = group_normalize(rewards, args.group_size)  # (B,) group z-scores; each rank holds whole groups
+    r_hat = reward_target(rewards, args.group_size, args.reward_norm)  # (B,) group z-scores; each rank holds whole groups
     minis = split_rows(len(rewards), args.mini_batches, args.micro_batch)  # minis[j]: mini-batch j's passes
     # 1) pi_old and pi_ref before any update, pass by pass, in the shapes of the training passes,
     #    so that on the first mini-batch logp == logp_old bit for bit (w == 1)
     with torch.no_grad(), d.amp():
-        logp_old = [[token_logprobs(net.model, rollout[rows]).logp for rows in mini] for mini in minis]
-        logp_ref = [[token_logprobs(net.ref, rollout[rows]).logp for rows in mini] for mini in minis]
+        pi_old = [[token_logprobs(net.model, rollout[rows], entropy=True, temperature=args.temperature)
+                   for rows in mini] for mini in minis]  # .entropy: a monitor
+        logp_ref = [[token_logprobs(net.ref, rollout[rows], temperature=args.temperature).logp for rows in mini]
+                    for mini in minis]
+    logp_old = [[out.logp for out in mini] for mini in pi_old]
     net.log_z_head.train()
     torch.manual_seed(seed_of(args.seed, step, 1, d.rank))  # the log Z head's dropout, per rank and step
     steps = []
@@ -160,13 +188,13 @@ def rl_update(d, args, net, rollout, rewards, step):
         for rows, old, ref in zip(mini, mini_old, mini_ref):
             mb = rollout[rows]
             with d.amp():
-                out = token_logprobs(net.model_ddp, mb)  # .logp (rows, N) with grad, .hidden (rows, P, H)
+                out = token_logprobs(net.model_ddp, mb, temperature=args.temperature)  # .logp (rows, N) with grad, .hidden (rows, P, H)
             if args.algo == "flowrl":
                 hidden = out.hidden.detach() if args.detach_log_z else out.hidden
-                log_z = net.log_z_head_ddp(hidden, mb.prompt_mask)  # (rows,)
+                log_z = net.log_z_head_ddp(hidden, mb.prompt_mask) if args.log_z == "head" else args.log_z  # (rows,)
                 loss, m = flowrl_loss(logp=out.logp, logp_ref=ref, logp_old=old, mask=mb.response_mask,
                                       r_hat=r_hat[rows], log_z=log_z, beta=args.beta, weight=args.weight,
-                                      logp_norm=args.logp_norm)
+                                      logp_norm=args.logp_norm, group_size=args.group_size)
             else:
                 loss, m = grpo_loss(logp=out.logp, logp_ref=ref, logp_old=old, mask=mb.response_mask,
                                     adv=r_hat[rows], kl_coef=args.kl_coef)
@@ -178,7 +206,10 @@ def rl_update(d, args, net, rollout, rewards, step):
         check_finite(grad_norm, "the gradient norm", "rl", step, args.out_dir)
         net.opt.step()
         steps.append(dict(m, grad_norm=grad_norm))
-    return step_metrics(d, rollout, rewards, steps, first_old=torch.cat(logp_old[0]), flowrl=args.algo == "flowrl")
+    flat = lambda passes: torch.cat([t for mini in passes for t in mini])  # noqa: E731  (B, N), rows in order
+    return dict(step_metrics(d, rollout, steps, first_old=torch.cat(logp_old[0]), flowrl=args.algo == "flowrl"),
+                **token_stats(d, rollout.response_mask, logp=flat(logp_old), logp_ref=flat(logp_ref),
+                              entropy=flat([[out.entropy for out in mini] for mini in pi_old])))
 
 
 def split_rows(B, mini_batches, micro_batch):
@@ -215,19 +246,16 @@ class UnionMean:
         return dict(zip(self.sums, (v / self.n_union for v in self.d.all_reduce(list(self.sums.values())))))
 
 
-def step_metrics(d, rollout, rewards, steps, first_old, flowrl):
-    """An RL step's metrics over all ranks: reward and response length; the optimizer steps' loss
-    and metrics, averaged (grad_norm_max: the largest); sampler_logp_diff, the largest gap
-    between the sampler's log-probs and pi_old's on the first mini-batch (0 up to float rounding:
-    sampling and training see one distribution)."""
+def step_metrics(d, rollout, steps, first_old, flowrl):
+    """The optimizer steps' loss and metrics, averaged over them (grad_norm_max: the largest);
+    sampler_logp_diff, the largest gap between the sampler's log-probs and pi_old's on the first
+    mini-batch (0 up to float rounding: sampling and training see one distribution)."""
     mask, first = rollout.response_mask, slice(0, len(first_old))
     drift = (rollout.logprobs[first] - first_old).abs()[mask[first]].max().item()
-    reward_sum, n_responses, n_tokens = d.all_reduce([rewards.sum().item(), len(rewards), mask.sum().item()])
-    return dict(reward=reward_sum / n_responses, **{k: sum(s[k] for s in steps) / len(steps) for k in steps[0]},
+    return dict(**{k: sum(s[k] for s in steps) / len(steps) for k in steps[0]},
                 grad_norm_max=max(s["grad_norm"] for s in steps),
                 **({"w_mean_first": steps[0]["w_mean"]} if flowrl else {}),  # 1 exactly
-                sampler_logp_diff=d.all_reduce([drift], op="max")[0],
-                response_length=n_tokens / n_responses, n_tokens=n_tokens)
+                sampler_logp_diff=d.all_reduce([drift], op="max")[0])
 
 
 def main(argv=None):
@@ -259,7 +287,8 @@ def main(argv=None):
         py_rng = random.Random(args.seed)  # problems and SFT demonstrations, the same on every rank
         model, codec = load_model(args, ckpt or args.init_from, d.device)
         task = load_task(args, codec, model.config.max_seq_len)
-        stage, start = (state["stage"], state["step"]) if state else ("rl" if args.init_from else "sft", 0)
+        demos = sft_data(args, task, codec, model.config.max_seq_len)  # None: RL from the loaded model
+        stage, start = (state["stage"], state["step"]) if state else ("sft" if demos else "rl", 0)
         ref = reference_of(args, state, changed)
         ref_model = load_reference(args, ref, d.device) if stage == "rl" else None
         # the policy as trained: under torchrun wrapped in DDP, which averages the gradients (Learner)
@@ -278,22 +307,24 @@ def main(argv=None):
         d.info(f"{sum(p.numel() for p in model.parameters()):,} parameters on {d.device}"
                f"{f' x {d.world} processes' if d.world > 1 else ''}; "
                f"{task.describe}; out_dir {args.out_dir}")
+        board = monitor.Board(args.out_dir, args.tensorboard and d.rank == 0, state and f"{state['stage']}_{state['step']}")
+        peak, peak_text = monitor.peak_rate(d.device)  # what MFU is measured against
+        d.info(f"MFU against {peak_text}")
 
-        # 5) stage 1: SFT on demonstrations (toy task only)
+        # 5) stage 1: SFT on demonstrations (a toy task's teacher, or --sft_data)
         if stage == "sft":
             t0 = time.time()
             for step in range(start + 1, args.sft_steps + 1):
-                loss, grad_norm, lr = sft_step(d, args, model, model_ddp, opt, codec, task, py_rng, step)
+                loss, grad_norm, lr = sft_step(d, args, model, model_ddp, opt, codec, demos, py_rng, step)
                 if step % SFT_LOG_EVERY == 0 or step == args.sft_steps:
-                    log(d, args, dict(phase="train", stage="sft", step=step, loss=loss, grad_norm=grad_norm, lr=lr))
+                    log(d, args, board, dict(phase="train", stage="sft", step=step, loss=loss, grad_norm=grad_norm, lr=lr))
                     d.info(f"sft step {step}/{args.sft_steps}: loss {loss:.4f}  {time.time() - t0:.0f}s")
                 if step % SFT_SAVE_EVERY == 0 and step < args.sft_steps:
                     save_checkpoint(d, args, "sft", step, model, codec, opt, None, py_rng, ref)
             checkpoint.check_finite_state("sft", args.sft_steps, args.out_dir, model=model.state_dict())
-            evaluate(d, args, model, sampler, codec, task, "sft", args.sft_steps)
+            log(d, args, board, evaluate(d, args, model, sampler, codec, task, "sft", args.sft_steps))
             if d.rank == 0:
-                model.save_pretrained(os.path.join(args.out_dir, ref["dir"]))  # the start of RL, and pi_ref
-                codec.tok.save(os.path.join(args.out_dir, ref["dir"], "tokenizer.json"))
+                checkpoint.save_model(os.path.join(args.out_dir, ref["dir"]), model, codec)  # the start of RL, and pi_ref
             d.barrier()  # every rank reads pi_ref next
             stage, start, state = "rl", 0, None
             ref_model = load_reference(args, ref, d.device)
@@ -306,12 +337,13 @@ def main(argv=None):
         params = list(model.parameters()) + list(log_z_head.parameters())
         opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.1)  # trains log Z with the policy
         net = Learner(model, model_ddp, ref_model, log_z_head, log_z_head_ddp, opt)
+        speed = monitor.Speed(monitor.multiplying_params(model), peak * d.world, start + 1, args.rl_steps, args.grad_ckpt)
         paths_ref = toy_paths(ref_model, codec, task, d.device) if d.rank == 0 else None  # once: pi_ref is fixed
         if state:
             checkpoint.restore(state, tensors, opt, log_z_head, py_rng, d.device)
         else:
-            if args.init_from:
-                evaluate(d, args, model, sampler, codec, task, "rl", 0, paths_ref)  # the start (after SFT it was just evaluated)
+            if not demos:
+                log(d, args, board, evaluate(d, args, model, sampler, codec, task, "rl", 0, paths_ref))  # the start
             ref["sha256"] = checkpoint.checksum(os.path.join(args.out_dir, ref["dir"]))
             save_checkpoint(d, args, "rl", 0, model, codec, opt, log_z_head, py_rng, ref)  # --resume starts here
         for step in range(start + 1, args.rl_steps + 1):
@@ -320,20 +352,25 @@ def main(argv=None):
                 group["lr"] = args.lr * min(1.0, step / WARMUP)
             problems = [task.train_problem(py_rng) for _ in range(args.prompts_per_step)]
             rollout, texts, rewards = sample_step(d, args, sampler, codec, task, problems, step)
+            stats = rollout_stats(d, rollout, rewards, args.group_size, args.max_new_tokens, codec.eos_id)
             metrics = rl_update(d, args, net, rollout, rewards, step)
-            n_tokens = metrics.pop("n_tokens")
-            record = dict(phase="train", stage="rl", step=step, algo=args.algo, **metrics,
-                          tokens_per_s=n_tokens / (time.time() - t0))
+            seconds, n_tokens = time.time() - t0, stats.pop("n_tokens")
+            all_tokens = d.all_reduce([rollout.prompt_mask.sum().item()])[0] + n_tokens
+            record = dict(phase="train", stage="rl", step=step, algo=args.algo, **stats, **metrics,
+                          lr=opt.param_groups[0]["lr"], tokens_per_s=n_tokens / seconds,
+                          **speed.step(step, seconds, all_tokens))
             if step % args.eval_interval == 0 or step == 1:
                 record["sample"] = problems[0][0] + " -> " + texts[0]
-            log(d, args, record)
-            extra = f"  delta {record['delta_abs']:.2f}  log Z {record['log_z']:.2f}" if args.algo == "flowrl" else ""
-            d.info(f"rl step {step}/{args.rl_steps}: reward {record['reward']:.3f}  loss {record['loss']:.4f}{extra}  grad "
-                   f"{record['grad_norm']:.2f}  len {record['response_length']:.1f}  {record['tokens_per_s']:.0f} tok/s")
-            if step % args.eval_interval == 0 or step == args.rl_steps:  # a non-finite update stops the run here
+            log(d, args, board, record)
+            d.info(progress_line(args, record))
+            evaluating = step % args.eval_interval == 0 or step == args.rl_steps
+            saving = step % (args.save_interval or args.eval_interval) == 0 or step == args.rl_steps
+            if evaluating or saving:  # a non-finite update stops the run here
                 checkpoint.check_finite_state("rl", step, args.out_dir, model=model.state_dict(),
                                               log_z_head=log_z_head.state_dict())
-                evaluate(d, args, model, sampler, codec, task, "rl", step, paths_ref)
+            if evaluating:
+                log(d, args, board, evaluate(d, args, model, sampler, codec, task, "rl", step, paths_ref))
+            if saving:
                 save_checkpoint(d, args, "rl", step, model, codec, opt, log_z_head, py_rng, ref)
         if d.world > 1:
             dist.destroy_process_group()

@@ -109,7 +109,8 @@ def measure_pass(spec):
 
     def forward():  # pi_theta, log Z and the loss under autocast, backward outside it, as train.py
         with amp():
-            logp, hidden = token_logprobs(policy, r, **kw)
+            out = token_logprobs(policy, r, **kw)
+            logp, hidden = out.logp, out.hidden
             return flowrl_loss(logp, logp_ref, logp_old, r.response_mask, torch.randn(B),
                                logz(hidden, r.prompt_mask))[0]
 

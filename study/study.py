@@ -2,10 +2,10 @@
 When does FlowRL match the distribution over correct paths? RL runs on the toy task from one
 shared SFT model, for several configurations x seeds, summarised with standard errors.
 
-    python -m study.study                       # SFT, then 41 runs (SEEDS): about 80 min
-    python -m study.study --quick               # a small version (QUICK), to check that it all runs
+    python -m study.study --results study/results   # SFT, then 41 runs (SEEDS), about 80 min: the committed results
+    python -m study.study --quick               # a small version (QUICK), into out/study/results
     python -m study.study --configs flowrl,grpo --seeds 0,1,2,3,4,5,6,7      # a subset, these seeds each
-    python -m study.study --plot_only           # redraw the figures from study/results/results.json
+    python -m study.study --plot_only --results study/results   # redraw the committed figures
     python -m study.study --eval_prompts 128    # flags study.py does not know go to train.py
 
 The questions, and the configurations (CONFIGS) that answer them:
@@ -204,7 +204,8 @@ def path_probabilities(runs_dir, configs, seed):
     probability = {}
     for name, path in models.items():
         model, tok = Transformer.from_pretrained(path, torch.float32).eval(), load_tokenizer(path)
-        encode = lambda q: tok.encode(args["prompt_template"].replace("{question}", q)).ids  # noqa: E731
+        template = args["prompt_template"] or "{question}\n"  # None: the toy's default (no chat template)
+        encode = lambda q: tok.encode(template.replace("{question}", q)).ids  # noqa: E731
         logp = path_logprobs(model, tok, [x], encode, model.config.eos_token_id, tok.token_to_id(PAD),
                              torch.device("cpu"))  # [(|C(x)|,)]
         probability[name] = logp[0].exp().tolist()
@@ -330,7 +331,8 @@ def parse_args(argv):
     p.add_argument("--jobs", type=int, default=2, help="RL runs at a time; every run gets cores / jobs threads")
     p.add_argument("--quick", action="store_true", help="the flags " + " ".join(QUICK) + " first")
     p.add_argument("--runs_dir", default=os.path.join("out", "study"), help="the train.py runs")
-    p.add_argument("--results", default=os.path.join(ROOT, "study", "results"), help="results.json and the figures")
+    p.add_argument("--results", default=os.path.join("out", "study", "results"),
+                   help="results.json and the figures (the committed ones are study/results: only when named)")
     p.add_argument("--plot_only", action="store_true", help="redraw the figures from results.json")
     args, train_flags = p.parse_known_args((QUICK if "--quick" in argv else []) + argv)  # flags given win
     for flag in SET_BY_STUDY:

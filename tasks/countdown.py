@@ -162,12 +162,14 @@ class CountdownTask:
     """Endless generated problems and n_eval held-out ones (a fixed set, apart from training's), or
     a JSONL file's problems, a fifth of them at most held out. Problems are (question, (nums, target))."""
 
-    def __init__(self, n_eval, path=None, n_numbers=4, max_number=99, max_target=99, format_score=0.0):
+    def __init__(self, n_eval, path=None, n_numbers=4, max_number=99, max_target=99, format_score=0.0, eval_path=None):
         self.reward = lambda completion, gold: countdown_reward(completion, gold, format_score=format_score)
         self.sizes = (n_numbers, max_number, max_target)
         if path:
             problems = [(question(*p), p) for p in read_countdown(path)]
-            self.eval_set, self.train_set, split = hold_out(path, problems, n_eval, key=problem_key)
+            held = [(question(*p), p) for p in read_countdown(eval_path)] if eval_path else None
+            self.eval_set, self.train_set, split = hold_out(path, problems, n_eval, key=problem_key,
+                                                            eval_path=eval_path, held=held)
             self.describe = "countdown, " + split
         else:
             eval_rng, self.eval_set, self.train_set = random.Random(EVAL_SEED), [], None

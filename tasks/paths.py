@@ -1,6 +1,6 @@
 """
-Exact path metrics on the toy task: how a policy spreads its probability over the correct
-derivations of a prompt.
+Exact path and solution metrics on the toy tasks: how a policy spreads its probability over the
+correct derivations of a prompt, and over its structurally different solutions.
 
 A toy prompt x has a finite set C(x) of correct completions, one per distinct order of its
 numbers (task.toy_derivations: at most 5! = 120), each followed by EOS. Their probabilities are
@@ -27,6 +27,18 @@ reward maximiser is free to pile the mass onto a few paths (top_share and effect
 mass counts only the derivations without a slip: a sample whose final answer is right after a
 wrong partial sum is rewarded but is not in C(x).
 
+On toy Countdown (tasks/countdown_toy.py) derivations group into solutions (expressions equal
+up to the order of a sum's or product's operands); a solution's probability is the sum of its
+derivations', p_s = sum_{y in s} pi(y|x), and solution_metrics reports the same five figures over
+solutions (solutions_mass, _effective, _top_share, _kl_ref, _count). Both tasks report, exactly,
+
+    pass_exact_at_k = mean over prompts of 1 - (1 - mass)^k       a correct sample among k
+    distinct_at_k   = mean over prompts of sum_s 1 - (1 - p_s)^k  distinct solutions among k
+
+for k = 1, 4, 16, 64, 256 (on the sums every path is its own solution). These are what k samples
+would give in expectation, with no sampling noise: pass@k at large k against pi_ref's says
+whether RL lost solutions that pi_ref could find.
+
 In a training script, the reference's log-probs are computed once and reused:
 
     logp_ref = path_logprobs(ref_model, tok, problems, encode, eos_id, pad_id, device)
@@ -39,24 +51,27 @@ from sample import rollout_of, token_logprobs
 from tasks.sums import toy_derivations
 
 METRICS = ("paths_mass", "paths_effective", "paths_top_share", "paths_kl_ref", "paths_count")
+KS = (1, 4, 16, 64, 256)  # the k of pass_exact_at_k and distinct_at_k
 
 
 @torch.inference_mode()
-def path_logprobs(model, tok, problems, encode, eos_id, pad_id, device, batch=256):
+def path_logprobs(model, tok, problems, encode, eos_id, pad_id, device, batch=256, derivations=None):
     """log pi(y|x) for every y in C(x), for each toy problem (question, answer) in problems.
 
     encode(question) gives the prompt's token ids (the training script's prompt template);
-    eos_id is one token id. All (prompt, derivation) pairs are teacher-forced together, batch
-    rows per forward pass, longest first so that a pass pads little. Run it outside autocast:
-    these are exact probabilities, in float32 per token, summed in float64.
+    eos_id is one token id; derivations(problem) lists C(x) (by default the sums'). All (prompt,
+    derivation) pairs are teacher-forced together, batch rows per forward pass, longest first so
+    that a pass pads little. Run it outside autocast: these are exact probabilities, in float32
+    per token, summed in float64.
 
     Returns a list with one float64 tensor (|C(x)|,) per problem, on the CPU, in the order of
-    task.toy_derivations(question).
+    derivations(problem).
     """
+    derivations = derivations or (lambda problem: toy_derivations(problem[0]))
     pairs = []  # (prompt ids, response ids + EOS), problem by problem
     counts = []  # |C(x)| of each problem
-    for question, _ in problems:
-        prompt, texts = encode(question), toy_derivations(question)
+    for problem in problems:
+        prompt, texts = encode(problem[0]), derivations(problem)
         pairs += [(prompt, tok.encode(text).ids + [eos_id]) for text in texts]
         counts.append(len(texts))
     order = sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]) - len(pairs[i][1]))
@@ -65,7 +80,7 @@ def path_logprobs(model, tok, problems, encode, eos_id, pad_id, device, batch=25
         rows = order[start:start + batch]
         rollout = rollout_of([pairs[i][0] for i in rows], [pairs[i][1] for i in rows],
                              pad_id, eos_id, device)
-        logp_t, _ = token_logprobs(model, rollout)  # (b, N) float32, 0 off the response mask
+        logp_t = token_logprobs(model, rollout).logp  # (b, N) float32, 0 off the response mask
         logp[rows] = logp_t.double().sum(dim=1).cpu()  # (b,) log pi(y|x)
     return list(logp.split(counts))
 
@@ -93,6 +108,32 @@ def path_metrics(logp, logp_ref):
         per_prompt.append([log_mass.exp(), entropy.exp(), q.max(), kl_ref, len(q)])
     means = torch.tensor(per_prompt, dtype=torch.float64).mean(dim=0)  # (5,)
     return dict(zip(METRICS, means.tolist()))
+
+
+def solution_logprobs(logp, groups):
+    """log p_s per problem: logp as from path_logprobs, groups[i] (|C(x)|,) the solution index
+    (0 .. S-1) of each derivation -> a list of float64 tensors (S,), summed in log space."""
+    return [torch.stack([lp.double()[g == s].logsumexp(0) for s in range(int(g.max()) + 1)])
+            for lp, g in zip(logp, groups)]
+
+
+def solution_metrics(logp, logp_ref, groups):
+    """The five metrics over solutions (module docstring), with pass_exact_at_k and
+    distinct_at_k over solutions, averaged over prompts."""
+    log_ps = solution_logprobs(logp, groups)
+    paths = path_metrics(log_ps, solution_logprobs(logp_ref, groups))
+    return {**{k.replace("paths_", "solutions_"): v for k, v in paths.items()}, **pass_metrics(log_ps)}
+
+
+def pass_metrics(logp):
+    """pass_exact_at_k and distinct_at_k from each prompt's log p_s (tensors (S,): paths, or
+    solutions): 1 - (1 - p)^k as -expm1(k log1p(-p)), exact for the tiny p of a rare solution."""
+    probs, out = [lp.double().exp() for lp in logp], {}
+    for k in KS:
+        at_k = [(-torch.expm1(k * torch.log1p(-p.sum().clamp(max=1)))).item() for p in probs]
+        out[f"pass_exact_at_{k}"] = sum(at_k) / len(at_k)
+        out[f"distinct_at_{k}"] = sum((-torch.expm1(k * torch.log1p(-p))).sum().item() for p in probs) / len(probs)
+    return out
 
 
 if __name__ == "__main__":

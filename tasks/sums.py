@@ -98,6 +98,14 @@ class ToyTask:
             if toy_key(p[0]) not in self.held_out:
                 return p
 
+    @staticmethod
+    def demonstration(problem, rng, slip):  # an SFT completion of (question, gold)
+        return toy_solution(problem[0], rng, slip)
+
+    @staticmethod
+    def derivations(problem):  # every correct completion (the exact metrics, tasks/paths.py)
+        return toy_derivations(problem[0])
+
 
 def train_toy_tokenizer(seed=0):
     """A character-level tokenizer, trained by `tokenizers` on toy-task text: one token per
@@ -108,6 +116,12 @@ def train_toy_tokenizer(seed=0):
     for _ in range(200):
         q, _ = toy_problem(rng)
         text.append(q + "\n" + toy_solution(q, rng))
+    return char_tokenizer(text)
+
+
+def char_tokenizer(text):
+    """A tokenizer trained by `tokenizers` on a list of strings, one token per character, ids
+    ordered by frequency after <pad> (0), <eos> (1) and <unk> (2)."""
     tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Split(Regex(r".|\n"), "isolated")  # every character alone
     tok.decoder = decoders.Fuse()  # decode by concatenation, no spaces between tokens

@@ -17,6 +17,9 @@ TINY = ["--sft_steps", "12", "--rl_steps", "4", "--eval_interval", "2", "--promp
         "--group_size", "4", "--eval_prompts", "3", "--eval_samples", "4", "--max_new_tokens", "24"]
 
 
+TIMING = ("tokens_per_s", "step_s", "eta_s", "mfu")  # the metrics a rerun does not repeat: they are clock times
+
+
 def snapshot(out):
     """Every file of a run, path -> bytes: to show that nothing was touched."""
     files = {}
@@ -25,6 +28,20 @@ def snapshot(out):
             with open(os.path.join(root, n), "rb") as f:
                 files[os.path.relpath(os.path.join(root, n), out)] = f.read()
     return files
+
+
+def tiny_qwen2(path, tok, layers=2):
+    """A random Qwen2 checkpoint saved by transformers in path, with tok's vocabulary (eos id 1),
+    and tok saved beside it: a real HF directory for train.py and eval.py to load."""
+    import torch
+    transformers = pytest.importorskip("transformers")
+    cfg = transformers.Qwen2Config(vocab_size=tok.get_vocab_size(), hidden_size=32, intermediate_size=64,
+                                   num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                                   max_position_embeddings=128, tie_word_embeddings=True, eos_token_id=1)
+    torch.manual_seed(0)
+    transformers.Qwen2ForCausalLM(cfg).save_pretrained(path)
+    tok.save(os.path.join(str(path), "tokenizer.json"))
+    return str(path)
 
 
 def pytest_configure(config):

@@ -64,7 +64,7 @@ def grads(model, rollout, **kw):
     seen = {}
     keep = lambda module, args, out: seen.setdefault("h", out).retain_grad()
     hook = model.model.norm.register_forward_hook(keep)
-    logp, hidden = token_logprobs(model, rollout, **kw)
+    logp, hidden = token_logprobs(model, rollout, **kw)[:2]
     hook.remove()
     g = torch.Generator().manual_seed(2)  # fixed random weights, so no gradient entry is special
     loss = ((logp * torch.randn(logp.shape, generator=g)).sum()
@@ -111,8 +111,8 @@ def test_no_grad_and_grad_calls_agree_bit_for_bit(model, rollout, chunk, grad_ck
                     torch.autocast("cpu", dtype=torch.bfloat16)):
             with amp:
                 with torch.no_grad():
-                    logp_old, hidden_old = token_logprobs(model, rollout, top_p=0.9, chunk=chunk)
-                logp, hidden = token_logprobs(model, rollout, top_p=0.9, chunk=chunk)
+                    logp_old, hidden_old = token_logprobs(model, rollout, top_p=0.9, chunk=chunk)[:2]
+                logp, hidden = token_logprobs(model, rollout, top_p=0.9, chunk=chunk)[:2]
             assert logp.requires_grad and logp.dtype == logp_old.dtype == torch.float32
             assert torch.equal(logp, logp_old) and torch.equal(hidden, hidden_old)
     finally:

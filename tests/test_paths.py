@@ -106,7 +106,7 @@ def tiny():
     for _ in range(150):
         responses = [TOK.encode(toy_solution(QUESTION, rng, slip=0.3)).ids + [EOS_ID] for _ in range(32)]
         batch = rollout_of([encode(QUESTION)] * 32, responses, PAD_ID, EOS_ID, CPU)
-        logp, _ = token_logprobs(model, batch)
+        logp, _ = token_logprobs(model, batch)[:2]
         loss = -logp.sum() / batch.response_mask.sum()
         opt.zero_grad()
         loss.backward()

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import train
-from conftest import ROOT, TINY, snapshot
+from conftest import ROOT, TIMING, TINY, snapshot
 from flowrl import LogZHead
 from model import ModelConfig, Transformer
 from tasks.jsonl import read_jsonl
@@ -32,7 +32,7 @@ def fails(argv):
 
 def records(out):
     with open(os.path.join(out, "metrics.jsonl")) as f:
-        return [{k: v for k, v in json.loads(line).items() if k != "tokens_per_s"} for line in f]
+        return [{k: v for k, v in json.loads(line).items() if k not in TIMING} for line in f]
 
 
 def test_main_returns_the_trained_model_and_log_z_head(finished, tmp_path):
@@ -241,7 +241,9 @@ def test_sigkill_anywhere_then_resume_equals_an_uninterrupted_run(tmp_path):
     r = launch(out, ["--resume"], "nowhere:1")
     assert r.returncode == 0, r.stderr
     assert records(out) == records(whole)
-    assert sorted(os.listdir(out)) == sorted(os.listdir(whole)) == ["ckpt", "metrics.jsonl", "sft"]
+    assert sorted(os.listdir(out)) == sorted(os.listdir(whole)) == ["ckpt", "exact", "metrics.jsonl", "sft"]
+    # the exact numbers of every evaluation, as the uninterrupted run's, none left from a killed one
+    assert snapshot(os.path.join(out, "exact")) == snapshot(os.path.join(whole, "exact"))
 
 
 def test_a_moved_reference_is_named_with_init_from(finished, tmp_path):

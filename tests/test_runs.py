@@ -114,6 +114,7 @@ def test_save_refuses_non_finite_optimizer_state(tmp_path):
     from flowrl import LogZHead
     from model import ModelConfig, Transformer
     from tasks.sums import train_toy_tokenizer
+    from training.launch import Codec
     tok = train_toy_tokenizer()
     model = Transformer(ModelConfig(vocab_size=tok.get_vocab_size(), n_embd=16, n_layer=1, n_head=2, n_kv_head=1,
                                     intermediate_size=32, max_seq_len=64))
@@ -122,7 +123,8 @@ def test_save_refuses_non_finite_optimizer_state(tmp_path):
     model(torch.ones(1, 4, dtype=torch.long)).sum().backward()
     opt.step()
     args = train.parse_args(["--out_dir", str(tmp_path)])[0]
-    save = lambda: checkpoint.save(str(tmp_path), "rl", 3, model, tok, opt, head, random.Random(0), args, {})  # noqa: E731
+    codec = Codec(tok, "{question}\n", 1, 0)
+    save = lambda: checkpoint.save(str(tmp_path), "rl", 3, model, codec, opt, head, random.Random(0), args, {})  # noqa: E731
     open(tmp_path / "metrics.jsonl", "w").close()
     save()
     before = snapshot(tmp_path)
@@ -207,7 +209,7 @@ def test_a_huge_question_is_refused_before_it_is_tokenized(tmp_path):
     tok = train_toy_tokenizer()
     path = write_lines(tmp_path / "d.jsonl", ['{"question": "1+1", "answer": "2"}',
                                               '{"question": "' + "1" * 5_000_000 + '", "answer": "2"}'])
-    args = argparse.Namespace(task=None, data=path, eval_prompts=1, max_new_tokens=48, reward=None)
+    args = argparse.Namespace(task=None, data=path, eval_data=None, eval_prompts=1, max_new_tokens=48, reward=None)
     with pytest.raises(ValueError, match=r"d\.jsonl line 2: the question is 5,000,000 bytes, at least 1,000,000 "
                                          r"tokens: more than the model's context of 128 tokens"):
         load_task(args, Codec(tok, "{question}\n", 1, 0), 128)

@@ -30,7 +30,7 @@ def gen(model, prompts=PROMPTS, n=12, seed=0, **kw):
 def test_recorded_logprobs_equal_teacher_forced(model, kw):
     r = gen(model, **kw)
     with torch.no_grad():
-        logp, hidden = token_logprobs(model, r, **kw)
+        logp, hidden = token_logprobs(model, r, **kw)[:2]
     assert r.logprobs.dtype == logp.dtype == torch.float32
     torch.testing.assert_close(logp, r.logprobs, atol=1e-5, rtol=0)
     assert (r.logprobs[~r.response_mask] == 0).all()
@@ -147,7 +147,7 @@ def test_greedy_is_deterministic_and_seeds_reproduce(model):
 
 def test_token_logprobs_has_gradients(model):
     r = gen(model)
-    logp, hidden = token_logprobs(model, r)
+    logp, hidden = token_logprobs(model, r)[:2]
     (logp.sum() + hidden.sum()).backward()
     assert model.model.layers[0].self_attn.q_proj.weight.grad.abs().sum() > 0
     model.zero_grad()

@@ -156,3 +156,8 @@ def test_tiny_study_writes_results_and_figures(tmp_path):
     assert results["distribution"]["kl_flowrl"] < 1e-4 < 1 < results["distribution"]["kl_grpo"]
     # every run starts from the same SFT model, evaluated on the same problems with the same samples
     assert len({json.dumps(run["evals"][0]) for c in configs for run in results["runs"][c].values()}) == 1
+
+
+def test_the_committed_results_are_written_only_when_named():
+    # a study without --results writes into out/study/results, never over study/results
+    assert parse_args([])[0].results == os.path.join("out", "study", "results")

@@ -96,10 +96,13 @@ def test_a_reward_that_cannot_be_loaded_is_one_line(tmp_path, spec, message):
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--task", "countdown"], "--task countdown needs --init_from: SFT exists only for the built-in sums task"),
+    (["--task", "countdown", "--countdown_format", "answer"],
+     "--task countdown --countdown_format answer needs --init_from, a model whose tokenizer reads its text"),
+    (["--data", "x.jsonl"], "--task math needs --init_from"),
     (["--task", "math", "--init_from", "x"], "--task math needs --data"),
-    (["--task", "sums", "--data", "x.jsonl"], "--data needs --init_from"),
+    (["--task", "sums", "--data", "x.jsonl"], "--task sums makes its own problems"),
     (["--task", "sums", "--data", "x.jsonl", "--init_from", "x"], "--task sums makes its own problems"),
+    (["--task", "countdown", "--data", "x.jsonl"], "--task countdown makes its own problems"),
     (["--format_score", "2"], "--format_score must be in [0, 1], got 2.0"),
     (["--countdown_numbers", "6"], "--countdown_numbers 6: at most 5"),
 ])
@@ -117,3 +120,60 @@ def test_the_readmes_reward_example_runs(tmp_path):
     out = str(tmp_path / "run")
     train.main(["--out_dir", out, *TINY, "--reward", f"{my}:exact_and_short"])
     assert all(r["reward"] >= 0.1 for r in rows(out, "train") if r["stage"] == "rl")  # short: at least 0.1 each
+
+
+def logp_of(model_dir, question, completion):
+    """log pi(completion | question) under a saved toy-task model, teacher-forced."""
+    import torch
+    from sample import rollout_of, token_logprobs
+    from training.checkpoint import load_tokenizer
+    model, tok = Transformer.from_pretrained(model_dir), load_tokenizer(model_dir)
+    batch = rollout_of([tok.encode(question + "\n").ids], [tok.encode(completion).ids + [1]], 0, 1, "cpu")
+    with torch.no_grad():
+        return token_logprobs(model, batch).logp.sum().item()
+
+
+def test_sft_data_is_what_sft_imitates(tmp_path):
+    # one demonstration the sums teacher never writes (it adds the numbers in some order; this
+    # one skips to the answer): SFT on it makes it far likelier than SFT on the teacher does
+    pair = {"prompt": "1+2+3+4", "completion": "#### 10"}
+    data = write(tmp_path / "sft.jsonl", json.dumps(pair) + "\n")
+    on_file, on_teacher = str(tmp_path / "file"), str(tmp_path / "teacher")
+    train.main(["--out_dir", on_file, *TINY, "--sft_data", data, "--rl_steps", "0"])
+    train.main(["--out_dir", on_teacher, *TINY, "--rl_steps", "0"])
+    gap = logp_of(os.path.join(on_file, "sft"), "1+2+3+4", "#### 10") - logp_of(
+        os.path.join(on_teacher, "sft"), "1+2+3+4", "#### 10")
+    assert gap > 3  # e^3: twenty times likelier at least (12 steps already give several nats)
+    assert [r["stage"] for r in rows(on_file, "eval")] == ["sft"]
+
+
+def test_sft_data_before_rl_on_a_loaded_model(countdown_model, tmp_path):
+    # a loaded model with --sft_data: SFT first, and pi_ref is the run's own sft/, not --init_from
+    pair = {"prompt": question([1, 2, 3, 4], 10), "completion": "<answer>1 + 2 + 3 + 4</answer>"}
+    data = write(tmp_path / "sft.jsonl", json.dumps(pair) + "\n")
+    out = str(tmp_path / "run")
+    train.main(["--out_dir", out, "--init_from", countdown_model, "--task", "countdown", "--countdown_numbers", "3",
+                "--countdown_max", "20", "--countdown_target_max", "50", *RL, "--sft_data", data, "--sft_steps", "3",
+                "--sft_batch", "2"])
+    assert [r["stage"] for r in rows(out, "eval")] == ["sft", "rl"]
+    with open(os.path.join(out, "ckpt", "trainer_state.json")) as f:
+        assert json.load(f)["ref"]["dir"] == "sft"
+
+
+@pytest.mark.parametrize("line, message", [
+    ('{"prompt": "1+2+3+4"}', "line 2: missing field 'completion' (a non-empty string)"),
+    ('{"prompt": "1+2+3+4", "completion": "  "}', "line 2: missing field 'completion' (a non-empty string)"),
+    ('{"prompt": 5, "completion": "#### 5"}', "line 2: missing field 'prompt' (a non-empty string)"),
+    ('[1, 2]', "line 2: missing field 'prompt'"),
+    ('{"prompt": "1+2+3+4", "completion": "ten"}', "line 2: the completion holds characters the tokenizer does not know (<unk>)"),
+    ('{"prompt": "1+2+3+4", "completion": "' + "1" * 200 + '"}', "line 2: prompt, completion and end token are 209 tokens"),
+    ('{"prompt": "1+2+3+4", "completion": "' + "1" * 20_000 + '"}', "line 2: longer than the model's context of 128"),
+    ('{"prompt": "1+2', "line 2: invalid JSON"),
+])
+def test_bad_sft_data_is_one_line_and_nothing_is_written(tmp_path, line, message):
+    data = write(tmp_path / "sft.jsonl", '{"prompt": "1+1+1+1", "completion": "#### 4"}\n' + line + "\n")
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as e:
+        train.main(["--out_dir", str(out), *TINY, "--sft_data", data])
+    assert str(e.value.code).startswith(f"error: {data} {message}")
+    assert not out.exists()  # refused before anything was written

@@ -1,5 +1,6 @@
 """train.py end to end, on runs a few steps long: outputs, resume, real checkpoints, bad input."""
 import json
+import math
 import os
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import torch
 
 from model import Transformer
 from tasks.sums import train_toy_tokenizer
-from conftest import ROOT, TINY
+from conftest import ROOT, TIMING, TINY, tiny_qwen2
 
 
 def train(*flags, ok=True):
@@ -67,7 +68,7 @@ def test_resume_reaches_the_same_metrics(toy_run, tmp_path):
     train("--out_dir", part, "--resume", "--rl_steps", "4")            # the same run, continued
 
     def comparable(recs):  # everything but wall-clock speed
-        return [{k: v for k, v in r.items() if k != "tokens_per_s"} for r in recs]
+        return [{k: v for k, v in r.items() if k not in TIMING} for r in recs]
     assert comparable(records(part)) == comparable(records(out))
 
 
@@ -83,14 +84,7 @@ def test_resume_after_a_crash_between_renames(toy_run, tmp_path):
 
 
 def test_init_from_hf_checkpoint_with_jsonl_data(tmp_path):
-    transformers = pytest.importorskip("transformers")
-    tok = train_toy_tokenizer()
-    cfg = transformers.Qwen2Config(vocab_size=tok.get_vocab_size(), hidden_size=32, intermediate_size=64,
-                                   num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                                   max_position_embeddings=128, tie_word_embeddings=True, eos_token_id=1)
-    torch.manual_seed(0)
-    transformers.Qwen2ForCausalLM(cfg).save_pretrained(tmp_path / "init")
-    tok.save(str(tmp_path / "init" / "tokenizer.json"))
+    tiny_qwen2(tmp_path / "init", train_toy_tokenizer())
     with open(tmp_path / "data.jsonl", "w") as f:
         for a, b in [(12, 30), (41, 17), (25, 25), (60, 33), (71, 19), (44, 44), (13, 86), (52, 21)]:
             f.write(json.dumps({"question": f"{a}+{b}", "answer": f"{a}+{b}={a + b} #### {a + b}"}) + "\n")
@@ -138,7 +132,7 @@ def test_non_finite_loss_stops_and_keeps_the_checkpoint(tmp_path):
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--data", "x.jsonl"], "--data needs --init_from"),
+    (["--data", "x.jsonl"], "--task math needs --init_from"),
     (["--mini_batches", "0"], "argument --mini_batches: must be at least 1, got 0"),
     (["--prompts_per_step", "3"], "--prompts_per_step 3 is not divisible by --mini_batches 2"),
     (["--max_new_tokens", "200"], "error: toy task: the prompt is 10 tokens; with --max_new_tokens 200 "
@@ -174,3 +168,73 @@ def test_evaluation_in_chunks_of_rows_samples_the_same(tmp_path):
     evals = [[r for r in records(str(tmp_path / d)) if r["phase"] == "eval"] for d in ("whole", "chunks")]
     assert len(evals[0]) == 1 and evals[0] == evals[1]
     assert evals[0][0]["accuracy"] > 0  # not a comparison of empty answers
+
+
+def test_save_interval_and_keep(tmp_path):
+    # checkpoints every 2 RL steps of 6 (and at the end), evaluations every 3: saved at 2, 4, 6;
+    # --keep 2 leaves the latest in ckpt and the one before it as ckpt_rl_4
+    out = str(tmp_path / "run")
+    import train as train_py
+    train_py.main(["--out_dir", out, *TINY, "--rl_steps", "6", "--eval_interval", "3", "--save_interval", "2",
+                   "--keep", "2"])
+    assert sorted(n for n in os.listdir(out) if n.startswith("ckpt")) == ["ckpt", "ckpt_rl_4"]
+    with open(os.path.join(out, "ckpt_rl_4", "trainer_state.json")) as f:
+        assert json.load(f)["step"] == 4
+    assert [(r["stage"], r["step"]) for r in records(out) if r["phase"] == "eval"] == [("sft", 12), ("rl", 3), ("rl", 6)]
+    # --overwrite removes the kept ones too
+    train_py.main(["--out_dir", out, *TINY, "--rl_steps", "2", "--overwrite"])
+    assert sorted(n for n in os.listdir(out) if n.startswith("ckpt")) == ["ckpt"]
+
+
+def test_eval_data_is_the_held_out_set(tmp_path, capsys):
+    tiny_qwen2(tmp_path / "init", train_toy_tokenizer(), layers=1)
+    line = lambda a, b: json.dumps({"question": f"{a}+{b}", "answer": str(a + b)}) + "\n"  # noqa: E731
+    (tmp_path / "train.jsonl").write_text("".join(line(a, 1) for a in range(1, 9)))
+    (tmp_path / "test.jsonl").write_text(line(3, 1) + line(7, 7) + line(8, 8))  # 3+1 repeats a training question
+    import train as train_py
+    out = str(tmp_path / "out")
+    train_py.main(["--init_from", str(tmp_path / "init"), "--data", str(tmp_path / "train.jsonl"), "--eval_data",
+                   str(tmp_path / "test.jsonl"), "--out_dir", out, "--rl_steps", "1", "--prompts_per_step", "2",
+                   "--group_size", "2", "--max_new_tokens", "8", "--eval_samples", "2"])
+    said = capsys.readouterr().out
+    assert (f"data {tmp_path / 'train.jsonl'}: 7 problems to train on, 3 held out from {tmp_path / 'test.jsonl'}, "
+            f"1 repeats of held-out questions left out of training") in said
+
+
+def test_rollout_sampling_flags(tmp_path):
+    # at temperature 0.7 the recorded log-probs and the teacher-forced pi_old of the first
+    # mini-batch are of one distribution (w == 1); top_p 0.9 shapes the sampling only: RL's
+    # log-probs are untruncated (a token outside pi_ref's nucleus would have log-prob -inf), so
+    # sampler_logp_diff is the truncation's gap, log(nucleus mass) >= 0 on some token
+    out = str(tmp_path / "run")
+    import train as train_py
+    train_py.main(["--out_dir", out, *TINY, "--temperature", "0.7", "--eval_temperature", "0.6", "--eval_top_p", "0.95"])
+    rl = [r for r in records(out) if r["phase"] == "train" and r["stage"] == "rl"]
+    assert all(r["sampler_logp_diff"] < 1e-4 and r["w_mean_first"] == 1.0 for r in rl)
+    assert all((r["temperature"], r["top_p"]) == (0.6, 0.95) for r in records(out) if r["phase"] == "eval")
+    nucleus = str(tmp_path / "nucleus")
+    train_py.main(["--out_dir", nucleus, *TINY, "--top_p", "0.9"])
+    rl = [r for r in records(nucleus) if r["phase"] == "train" and r["stage"] == "rl"]
+    assert all(math.isfinite(r["loss"]) and r["w_mean_first"] == 1.0 for r in rl)
+    assert max(r["sampler_logp_diff"] for r in rl) > 1e-3
+
+
+@pytest.mark.parametrize("log_z", ["mean", "logmeanexp"])
+def test_log_z_estimators_train(tmp_path, log_z):
+    out = str(tmp_path / "run")
+    import train as train_py
+    train_py.main(["--out_dir", out, *TINY, "--log_z", log_z, "--reward_norm", "raw"])
+    rl = [r for r in records(out) if r["phase"] == "train" and r["stage"] == "rl"]
+    assert len(rl) == 4 and all(abs(r["log_z"]) < 1e3 and r["loss"] >= 0 for r in rl)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--log_z", "mean", "--micro_batch", "3"], "--micro_batch 3 must be a multiple of --group_size 4"),
+    (["--log_z", "mean", "--algo", "grpo"], "--log_z mean is FlowRL's"),
+    (["--temperature", "0"], "rollouts need a temperature above 0"),
+    (["--top_p", "0"], "--top_p 0.0 / --eval_top_p 1.0: must be in (0, 1]"),
+    (["--eval_data", "x.jsonl"], "--eval_data holds out problems of a --data file"),
+])
+def test_new_flags_refused(tmp_path, flags, message):
+    r = train("--out_dir", str(tmp_path / "run"), *TINY, *flags, ok=False)
+    assert r.returncode != 0 and message in r.stderr and "Traceback" not in r.stderr

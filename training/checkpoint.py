@@ -2,12 +2,15 @@
 Files of a training run: <out_dir>/metrics.jsonl, <out_dir>/ckpt (the latest checkpoint) and the
 reference model, written so that no crash, full disk or Ctrl-C loses what was already written.
 
-A checkpoint is a directory: an HF-format model (config.json, model.safetensors), tokenizer.json,
+A checkpoint is a directory: an HF-format model that transformers loads as it loaded the source
+(`save_model`: config.json, model.safetensors, tokenizer.json, and the source's
+tokenizer_config.json with its chat template, generation_config.json, special_tokens_map.json),
 state.safetensors (the log Z head and the optimizer state) and trainer_state.json (stage, step,
 the number of metrics.jsonl lines it covers, the problem stream's RNG, the run's flags, where the
 reference model is and its checksum). `save` writes it to ckpt.tmp, then swaps it in by two
 renames (ckpt -> ckpt.old, ckpt.tmp -> ckpt), so at every instant a complete checkpoint exists
-(ckpt, or ckpt.old between the renames); `resume_path` finds whichever it is, and `tidy` puts
+(ckpt, or ckpt.old between the renames); with --keep K the K - 1 checkpoints before it stay, as
+ckpt_<stage>_<step>. `resume_path` finds the latest, and `tidy` puts
 the directory back in order before a resumed run writes anything. `save` refuses weights or
 optimizer state that are not finite: the last good checkpoint stays. `lock` keeps a second
 process off an out_dir that a run is using.
@@ -30,6 +33,7 @@ from safetensors.torch import load_file, save_file
 from model import atomic_write, read_json, write_text
 
 CKPT, METRICS, STATE, LOCK = "ckpt", "metrics.jsonl", "trainer_state.json", ".lock"
+RUN_FILES = (METRICS, CKPT, CKPT + ".old", CKPT + ".tmp", "exact", "tensorboard")  # what --overwrite deletes
 STAGES = ("sft", "rl")  # in the order a run goes through them
 EXPLODED = 1e6  # no trained network holds a weight this large (the toy's stay below 2): an update blew up
 
@@ -114,6 +118,15 @@ def load_tokenizer(path):
         raise ValueError(f"{file}: not a readable tokenizer ({e})") from None
 
 
+def save_model(path, model, codec):
+    """An HF-format model directory: config.json and the weights, tokenizer.json, and the files of
+    codec.chat (training/chat.py), so that AutoTokenizer finds the source's chat template and eos."""
+    model.save_pretrained(path)
+    codec.tok.save(os.path.join(path, "tokenizer.json"))
+    if codec.chat is not None:
+        codec.chat.write(path)
+
+
 def reference(out_dir, ref):
     """The directory of the run's reference model, ref = {"dir": relative to out_dir or absolute,
     "sha256": its checksum once RL has started}; an error if it is missing or has changed."""
@@ -139,15 +152,15 @@ def checksum(model_dir):
 
 
 def holds_run(out_dir):
-    """Whether out_dir holds an earlier run's metrics or checkpoint."""
-    return any(os.path.exists(os.path.join(out_dir, name))
-               for name in (METRICS, CKPT, CKPT + ".old", CKPT + ".tmp"))
+    """Whether out_dir holds an earlier run's metrics, checkpoints or exact numbers."""
+    return os.path.isdir(out_dir) and (any(os.path.exists(os.path.join(out_dir, name)) for name in RUN_FILES)
+                                       or bool(kept_checkpoints(out_dir)))
 
 
 def clear(out_dir):
     """Remove an earlier run's metrics and checkpoints (--overwrite), after every check passed."""
     os.makedirs(out_dir, exist_ok=True)
-    for name in (METRICS, CKPT, CKPT + ".old", CKPT + ".tmp"):
+    for name in (*RUN_FILES, *kept_checkpoints(out_dir)):
         remove(os.path.join(out_dir, name))
 
 
@@ -214,6 +227,11 @@ def tidy(out_dir, ckpt, state):
         seen.add(key)
         kept.append(line.rstrip("\n"))
     atomic_write(metrics, lambda f: write_text(f, "\n".join(kept)))
+    exact = os.path.join(out_dir, "exact")  # the exact numbers of evaluations past the checkpoint go too
+    for name in os.listdir(exact) if os.path.isdir(exact) else []:
+        stage, _, step = name.removesuffix(".json").partition("_")
+        if stage in STAGES and step.isdigit() and (STAGES.index(stage), int(step)) > last:
+            remove(os.path.join(exact, name))
 
 
 def remove(path):
@@ -239,8 +257,9 @@ def metrics_lines(out_dir):
         return sum(1 for _ in f)
 
 
-def save(out_dir, stage, step, model, tok, opt, log_z_head, py_rng, args, ref):
-    """Everything to continue the run. No torch random state is kept: what is random in a step
+def save(out_dir, stage, step, model, codec, opt, log_z_head, py_rng, args, ref):
+    """Everything to continue the run (codec: the tokenizer and the source's tokenizer files,
+    training/launch.py's Codec). No torch random state is kept: what is random in a step
     is seeded from (seed, step), so a resumed run repeats an uninterrupted one. Under torchrun
     rank 0 alone calls this; the ranks hold the same weights and optimizer state."""
     opt_state = opt.state_dict()
@@ -250,7 +269,7 @@ def save(out_dir, stage, step, model, tok, opt, log_z_head, py_rng, args, ref):
     check_finite_state(stage, step, out_dir, model=model.state_dict(), state=tensors)
     state = dict(stage=stage, step=step, metrics_lines=metrics_lines(out_dir), py_rng=py_rng.getstate(),
                  args=vars(args), ref=ref, opt_groups=opt_state["param_groups"])
-    write(out_dir, model, tok, tensors, state)
+    write(out_dir, model, codec, tensors, state, args.keep)
 
 
 def restore(state, tensors, opt, log_z_head, py_rng, device):
@@ -268,7 +287,7 @@ def restore(state, tensors, opt, log_z_head, py_rng, device):
         opt.load_state_dict({"state": per_param, "param_groups": state["opt_groups"]})
 
 
-def write(out_dir, model, tok, tensors, state):
+def write(out_dir, model, codec, tensors, state, keep=1):
     """Write a checkpoint to ckpt.tmp and swap it in (module docstring). tensors: name -> tensor
     (state.safetensors); state: a JSON-able dict (trainer_state.json). A failed write (a full
     disk, a file too large, a blocked ckpt.tmp) raises an OSError saying the last good
@@ -277,8 +296,7 @@ def write(out_dir, model, tok, tensors, state):
     tmp, old = final + ".tmp", final + ".old"
     try:
         remove(tmp)
-        model.save_pretrained(tmp)
-        tok.save(os.path.join(tmp, "tokenizer.json"))
+        save_model(tmp, model, codec)
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, os.path.join(tmp, "state.safetensors"))
         write_text(os.path.join(tmp, STATE), json.dumps(state))
     except (OSError, SafetensorError) as e:
@@ -290,4 +308,20 @@ def write(out_dir, model, tok, tensors, state):
     if os.path.isdir(final):  # a directory, or a link to one: the link is renamed, not its target
         os.replace(final, old)
     os.replace(tmp, final)
+    if keep > 1 and os.path.isdir(old) and not os.path.islink(old) and os.path.isfile(os.path.join(old, STATE)):
+        earlier = read_json(os.path.join(old, STATE))
+        remove(os.path.join(out_dir, f"{CKPT}_{earlier['stage']}_{earlier['step']}"))
+        os.replace(old, os.path.join(out_dir, f"{CKPT}_{earlier['stage']}_{earlier['step']}"))
     remove(old)
+    for name in kept_checkpoints(out_dir)[:-(keep - 1) or None]:  # the oldest beyond keep - 1
+        remove(os.path.join(out_dir, name))
+
+
+def kept_checkpoints(out_dir):
+    """The earlier checkpoints that --keep kept, oldest first: ckpt_<stage>_<step> directories."""
+    found = []
+    for name in os.listdir(out_dir):
+        stage, _, step = name[len(CKPT) + 1:].partition("_")
+        if name.startswith(CKPT + "_") and stage in STAGES and step.isdigit():
+            found.append((STAGES.index(stage), int(step), name))
+    return [name for *_, name in sorted(found)]
