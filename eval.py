@@ -41,7 +41,7 @@ from reward import load_reward, math_reward, rewards_of
 from sample import generate
 from tasks.countdown import MAX_NUMS, countdown_reward, question as countdown_question, read_countdown
 from tasks.jsonl import read_jsonl
-from tasks.paths import pass_metrics, path_logprobs, path_metrics, solution_metrics
+from tasks.paths import path_logprobs, toy_metrics
 from training.flags import COUNTDOWN_FORMATS, TASKS, count, real, task_name, toy_task
 from training.flags import parse_args as train_args
 from training.launch import load_model, load_task, seed_of, setup_processes
@@ -226,12 +226,7 @@ def main(argv=None):
                 return path_logprobs(m, codec.tok, problems, codec.encode, codec.eos_id, codec.pad_id, d.device,
                                      derivations=toy.derivations)
             logp = paths(model)
-            logp_ref = paths(ref) if ref else logp
-            if hasattr(toy, "solutions"):
-                groups = [torch.tensor(toy.solutions(p)[1]) for p in problems]
-                summary.update(solution_metrics(logp, logp_ref, groups), paths_ref=args.ref or args.model)
-            else:
-                summary.update(path_metrics(logp, logp_ref), **pass_metrics(logp), paths_ref=args.ref or args.model)
+            summary.update(toy_metrics(toy, problems, logp, paths(ref) if ref else logp), paths_ref=args.ref or args.model)
         # 5) the files, only now: a failed run leaves none
         atomic_write(args.out, lambda f: write_text(f, "\n".join(json.dumps(row) for row in rows)))
         atomic_write(args.out + ".summary.json", lambda f: write_text(f, json.dumps(summary, indent=1)))

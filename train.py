@@ -108,13 +108,17 @@ def sft_step(d, args, model, model_ddp, opt, codec, demos, py_rng, step):
     responses = [codec.tok.encode(c, add_special_tokens=False).ids + [codec.end_id()] for c in completions]
     batch = rollout_of([codec.encode(q) for q, _ in problems], responses, codec.pad_id, codec.eos_id, d.device)
     n_union = batch.response_mask.sum()  # completion tokens of the whole batch
-    with d.amp():
-        logp = token_logprobs(model_ddp, batch[d.rank::d.world]).logp  # this rank's rows
-    loss = -logp.sum() / n_union  # this rank's share of the cross-entropy on the completion tokens
-    loss_union = d.all_reduce([loss.item()])[0]
-    check_finite(loss_union, "the SFT loss", "sft", step, args.out_dir)
+    mine = batch[d.rank::d.world]  # this rank's rows, in passes of --micro_batch rows (0: one pass)
+    rows, loss_sum = args.micro_batch or len(mine.response_ids), 0.0
     opt.zero_grad(set_to_none=True)
-    (loss * d.world).backward()  # DDP averages the gradients over the ranks: x world sums the shares
+    for i in range(0, len(mine.response_ids), rows):
+        with d.amp():
+            logp = token_logprobs(model_ddp, mine[i:i + rows]).logp
+        loss = -logp.sum() / n_union  # this pass's share of the cross-entropy on the completion tokens
+        (loss * d.world).backward()  # DDP averages the gradients over the ranks: x world sums the shares
+        loss_sum += loss.item()
+    loss_union = d.all_reduce([loss_sum])[0]
+    check_finite(loss_union, "the SFT loss", "sft", step, args.out_dir)  # before the step: the weights stay good
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
     opt.step()
     return loss_union, grad_norm.item(), lr

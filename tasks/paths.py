@@ -110,6 +110,19 @@ def path_metrics(logp, logp_ref):
     return dict(zip(METRICS, means.tolist()))
 
 
+def toy_metrics(task, problems, logp, logp_ref):
+    """A toy task's exact metrics: over solutions when it groups derivations into them (task.solutions:
+    Countdown), else over paths (the sums), with pass_exact_at_k and distinct_at_k either way."""
+    if hasattr(task, "solutions"):
+        return solution_metrics(logp, logp_ref, solution_groups(task, problems))
+    return {**path_metrics(logp, logp_ref), **pass_metrics(logp)}
+
+
+def solution_groups(task, problems):
+    """The solution index of each derivation (task.derivations' order), problem by problem."""
+    return [torch.tensor(task.solutions(p)[1]) for p in problems]
+
+
 def solution_logprobs(logp, groups):
     """log p_s per problem: logp as from path_logprobs, groups[i] (|C(x)|,) the solution index
     (0 .. S-1) of each derivation -> a list of float64 tensors (S,), summed in log space."""

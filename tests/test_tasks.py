@@ -177,3 +177,17 @@ def test_bad_sft_data_is_one_line_and_nothing_is_written(tmp_path, line, message
         train.main(["--out_dir", str(out), *TINY, "--sft_data", data])
     assert str(e.value.code).startswith(f"error: {data} {message}")
     assert not out.exists()  # refused before anything was written
+
+
+def test_sft_in_micro_batches_is_the_same_update(tmp_path):
+    # 64 demonstrations a step through forward and backward 5 rows at a time (12 passes of 5 and
+    # one of 4): each pass's loss is its share of the batch's mean, so the gradients add up to the
+    # whole batch's and the SFT model is the same, to float rounding
+    import torch
+    whole, passes = str(tmp_path / "whole"), str(tmp_path / "passes")
+    train.main(["--out_dir", whole, *TINY, "--rl_steps", "0"])
+    train.main(["--out_dir", passes, *TINY, "--rl_steps", "0", "--micro_batch", "5"])
+    a, b = Transformer.from_pretrained(os.path.join(whole, "sft")), Transformer.from_pretrained(os.path.join(passes, "sft"))
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        torch.testing.assert_close(x, y, atol=2e-5, rtol=0, msg=name)
+    assert rows(passes, "train")[-1]["loss"] == pytest.approx(rows(whole, "train")[-1]["loss"], rel=1e-5)

@@ -13,7 +13,7 @@ import torch
 from reward import rewards_of
 from sample import generate
 from model import atomic_write, write_text
-from tasks.paths import pass_metrics, path_logprobs, path_metrics, solution_logprobs, solution_metrics
+from tasks.paths import path_logprobs, solution_groups, solution_logprobs, toy_metrics
 
 
 def toy_paths(model, codec, task, device):
@@ -34,18 +34,14 @@ def exact_metrics(args, codec, task, stage, step, logp, logp_ref):
         texts = task.derivations(problem)
         rows.append(dict(question=problem[0], prompt=codec.tok.decode(codec.encode(problem[0]), skip_special_tokens=False),
                          derivations=[[t, lp] for t, lp in zip(texts, logp[i].tolist())]))
-    if hasattr(task, "solutions"):
-        names, groups = zip(*(task.solutions(p) for p in task.eval_set))
-        groups = [torch.tensor(g) for g in groups]
-        for row, n, lp in zip(rows, names, solution_logprobs(logp, groups)):
+    if hasattr(task, "solutions"):  # Countdown: each solution's canonical text and probability too
+        names = [task.solutions(p)[0] for p in task.eval_set]
+        for row, n, lp in zip(rows, names, solution_logprobs(logp, solution_groups(task, task.eval_set))):
             row["solutions"] = [[s, p] for s, p in zip(n, lp.exp().tolist())]
-        metrics = solution_metrics(logp, logp_ref, groups)
-    else:
-        metrics = {**path_metrics(logp, logp_ref), **pass_metrics(logp)}
     os.makedirs(os.path.join(args.out_dir, "exact"), exist_ok=True)
     text = json.dumps(dict(stage=stage, step=step, problems=rows))
     atomic_write(os.path.join(args.out_dir, "exact", f"{stage}_{step}.json"), lambda tmp: write_text(tmp, text))
-    return metrics
+    return toy_metrics(task, task.eval_set, logp, logp_ref)
 
 
 def sample_texts(d, args, sampler, codec, prompts, what="", **sampling):
@@ -75,6 +71,7 @@ def evaluate(d, args, model, sampler, codec, task, stage, step, paths_ref=None):
     k, problems = args.eval_samples, task.eval_set
     g = torch.Generator(d.device).manual_seed(10_000 + step)  # apart from the seeds of the training rollouts
     prompts = [codec.encode(q) for q, _ in problems]
+    d.info(f"eval {stage} step {step}: {k} samples and a greedy completion for each of {len(problems)} held-out prompts")
     texts = sample_texts(d, args, sampler, codec, [p for p in prompts for _ in range(k)], f"eval {stage} step {step}",
                          generator=g, temperature=args.eval_temperature, top_p=args.eval_top_p, top_k=args.eval_top_k)
     greedy = sample_texts(d, args, sampler, codec, prompts, temperature=0)

@@ -53,8 +53,8 @@ def parse_args(argv):
     p.add_argument("--prompts_per_step", type=count, default=16)
     p.add_argument("--mini_batches", type=count, default=2, help="optimizer steps per rollout")
     p.add_argument("--micro_batch", type=lambda t: count(t, 0), default=0,
-                   help="response rows per forward/backward pass (0: a whole mini-batch). Smaller\n"
-                        "passes need less memory and give the same update")
+                   help="response rows per forward/backward pass (0: a whole mini-batch; in SFT, the\n"
+                        "whole batch). Smaller passes need less memory and give the same update")
     p.add_argument("--eval_interval", type=count, default=25, help="RL steps between evaluations")
     p.add_argument("--save_interval", type=lambda t: count(t, 0), default=0,
                    help="RL steps between checkpoints (0: at every evaluation); the last step is always saved")

@@ -195,8 +195,9 @@ def load_task(args, codec, max_seq_len):
                              args.countdown_target_max, args.format_score, args.eval_data)
         widest = countdown_question([args.countdown_max] * args.countdown_numbers, args.countdown_target_max)
         for q in [widest] if task.train_set is None else [q for q, _ in task.eval_set + task.train_set]:
-            if too_long(q):
-                raise ValueError(f"countdown: {too_long(q)}")
+            if too_long(q):  # a model trained on the toy's derivations has a toy's context
+                raise ValueError(f"countdown: {too_long(q)} (a model trained on toy Countdown needs "
+                                 f"--countdown_format derivation)")
     else:
         if too_long(ToyTask.LONGEST):
             raise ValueError(f"toy task: {too_long(ToyTask.LONGEST)}")
