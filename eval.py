@@ -44,7 +44,7 @@ from tasks.jsonl import read_jsonl
 from tasks.paths import path_logprobs, toy_metrics
 from training.flags import COUNTDOWN_FORMATS, TASKS, count, real, task_name, toy_task
 from training.flags import parse_args as train_args
-from training.launch import load_model, load_task, seed_of, setup_processes
+from training.launch import load_model, load_task, prompt_check, seed_of, setup_processes
 
 BAD_INPUT = (ValueError, OSError, SafetensorError)  # reported as one line naming the file or flag
 
@@ -138,11 +138,7 @@ def check_flags(args):
 def load_problems(args, codec, max_seq_len):
     """[(question, gold)] and the reward(completion, gold) that scores them; a prompt too long for
     the model is an error naming the problem (for --data, its file and line)."""
-    def too_long(question):
-        n = len(codec.encode(question))
-        if n + args.max_new_tokens > max_seq_len:
-            return (f"the prompt is {n} tokens; with --max_new_tokens {args.max_new_tokens} that exceeds "
-                    f"the model's context of {max_seq_len} tokens")
+    too_long = prompt_check(codec, args.max_new_tokens, max_seq_len)
     if args.data:  # every problem of the file (load_task would hold out a fifth of it)
         if task_name(args) == "math":  # each prompt checked as its line is read, so an error names the line
             problems, reward = read_jsonl(args.data, too_long)[:args.problems], math_reward

@@ -254,6 +254,13 @@ def flowrl_loss(logp, logp_ref, logp_old, mask, r_hat, log_z, *, beta=15.0, weig
     return loss, metrics
 
 
+def k3(logp, logp_ref):
+    """The "k3" estimate of KL(pi || pi_ref) per sampled token, exp(l) - l - 1 with
+    l = logp_ref - logp: non-negative, unbiased, and 0 where the two agree (0 at padding too)."""
+    lr = logp_ref - logp
+    return torch.exp(lr) - lr - 1
+
+
 def grpo_loss(logp, logp_ref, logp_old, mask, adv, *, clip_low=0.2, clip_high=0.2, kl_coef=0.0):
     """The GRPO baseline: PPO's clipped surrogate with a group-normalised advantage.
 
@@ -278,8 +285,7 @@ def grpo_loss(logp, logp_ref, logp_old, mask, adv, *, clip_low=0.2, clip_high=0.
     rho_clip = rho.clamp(1 - clip_low, 1 + clip_high)  # (B, N)
     l = -torch.minimum(rho * A, rho_clip * A)  # (B, N)
 
-    lr = _masked(logp_ref, mask) - logp_m  # (B, N), 0 at padding
-    kl = torch.exp(lr) - lr - 1  # (B, N)
+    kl = k3(logp_m, _masked(logp_ref, mask))  # (B, N), 0 at padding
 
     loss = _masked(l + kl_coef * kl, mask).sum() / n
 

@@ -238,7 +238,8 @@ def token_logprobs(model, rollout, *, temperature=1.0, top_k=0, top_p=1.0, chunk
         c = chunk or max(1, LOGITS_BYTES // (4 * lm_head.out_features))
         parts = [checkpoint(head_logprobs, lm_head, h[i:i + c], tokens[i:i + c], temperature, top_k, top_p,
                             entropy, use_reentrant=False) for i in range(0, len(h), c)]
-        logp, ent = (torch.cat(x) for x in zip(*parts))
+        logp = torch.cat([p[0] for p in parts])
+        ent = torch.cat([p[1] for p in parts]) if entropy else None
     full = torch.zeros(rollout.response_ids.shape, device=logp.device)  # (B, N) float32
     return TokenLogprobs(full.masked_scatter(rollout.response_mask, logp), hidden[:, :P],
                          full.masked_scatter(rollout.response_mask, ent) if entropy else None)
@@ -246,11 +247,11 @@ def token_logprobs(model, rollout, *, temperature=1.0, top_k=0, top_p=1.0, chunk
 
 def head_logprobs(lm_head, h, tokens, temperature, top_k, top_p, entropy=False):
     """Final hidden states h (M, H) -> (logp, entropy), (M,) float32 each: the log-probs of tokens
-    (M,) under the processed logits, and (entropy=True; else zeros) each position's entropy,
+    (M,) under the processed logits, and (entropy=True; else None) each position's entropy,
     the sum of -p log p over the vocabulary."""
     logits = process(lm_head(h), temperature, top_k, top_p)  # (M, V)
     logp = logprobs_of(logits, tokens)  # (M,)
-    h_ent = torch.special.entr(logits.detach().softmax(-1)).sum(-1) if entropy else torch.zeros_like(logp)
+    h_ent = torch.special.entr(logits.detach().softmax(-1)).sum(-1) if entropy else None
     return logp, h_ent
 
 

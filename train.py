@@ -359,7 +359,7 @@ def main(argv=None):
             stats = rollout_stats(d, rollout, rewards, args.group_size, args.max_new_tokens, codec.eos_id)
             metrics = rl_update(d, args, net, rollout, rewards, step)
             seconds, n_tokens = time.time() - t0, stats.pop("n_tokens")
-            all_tokens = d.all_reduce([rollout.prompt_mask.sum().item()])[0] + n_tokens
+            all_tokens = stats.pop("n_prompt_tokens") + n_tokens
             record = dict(phase="train", stage="rl", step=step, algo=args.algo, **stats, **metrics,
                           lr=opt.param_groups[0]["lr"], tokens_per_s=n_tokens / seconds,
                           **speed.step(step, seconds, all_tokens))

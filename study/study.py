@@ -204,8 +204,7 @@ def path_probabilities(runs_dir, configs, seed):
     probability = {}
     for name, path in models.items():
         model, tok = Transformer.from_pretrained(path, torch.float32).eval(), load_tokenizer(path)
-        template = args["prompt_template"] or "{question}\n"  # None: the toy's default (no chat template)
-        encode = lambda q: tok.encode(template.replace("{question}", q)).ids  # noqa: E731
+        encode = lambda q: tok.encode((args["prompt_template"] or "{question}\n").replace("{question}", q)).ids  # noqa: E731
         logp = path_logprobs(model, tok, [x], encode, model.config.eos_token_id, tok.token_to_id(PAD),
                              torch.device("cpu"))  # [(|C(x)|,)]
         probability[name] = logp[0].exp().tolist()

@@ -28,11 +28,13 @@ def test_rollout_stats_by_hand():
     #   [9, pad, pad] length 1 ended, [5, 6, 9] length 3 ended: mean 9/4, max 3, truncated 1/4
     rollout = types.SimpleNamespace(
         response_ids=torch.tensor([[5, 9, 0], [5, 6, 7], [9, 0, 0], [5, 6, 9]]),
-        response_mask=torch.tensor([[1, 1, 0], [1, 1, 1], [1, 0, 0], [1, 1, 1]], dtype=torch.bool))
+        response_mask=torch.tensor([[1, 1, 0], [1, 1, 1], [1, 0, 0], [1, 1, 1]], dtype=torch.bool),
+        prompt_mask=torch.tensor([[1, 1], [0, 1], [1, 1], [0, 1]], dtype=torch.bool))  # 6 prompt tokens
     s = monitor.rollout_stats(one_process(), rollout, torch.tensor([1.0, 0.0, 1.0, 1.0]), 2, 3, 9)
     assert s["reward"] == 0.75 and s["reward_std"] == pytest.approx(math.sqrt(3 / 16))
     assert s["groups_equal"] == 0.5
     assert (s["response_length"], s["response_length_max"], s["truncated"], s["n_tokens"]) == (2.25, 3, 0.25, 9)
+    assert s["n_prompt_tokens"] == 6
     # several end ids (a list), and none: without an end id every full-length response is cut
     assert monitor.rollout_stats(one_process(), rollout, torch.ones(4), 2, 3, [7, 9])["truncated"] == 0
     assert monitor.rollout_stats(one_process(), rollout, torch.ones(4), 2, 3, None)["truncated"] == 0.5

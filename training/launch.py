@@ -167,11 +167,12 @@ def load_model(args, source, device):
     return model, Codec(tok, template, eos_id, pad_id, chat)
 
 
-def load_task(args, codec, max_seq_len):
-    # a prompt of b UTF-8 bytes has at least b / longest tokens (longest: the longest token's
-    # characters, bytes for byte-level BPE as Qwen's and Llama 3's; a tokenizer that drops text or
-    # maps it to <unk> can have fewer), so a question far too long for the context is refused
-    # before the tokenizer spends minutes on it
+def prompt_check(codec, max_new_tokens, max_seq_len):
+    """too_long(question): why the question's prompt and max_new_tokens do not fit the model's
+    context, or None. A prompt of b UTF-8 bytes has at least b / longest tokens (longest: the
+    longest token's characters, bytes for byte-level BPE as Qwen's and Llama 3's; a tokenizer that
+    drops text or maps it to <unk> can have fewer), so a question far too long for the context is
+    refused before the tokenizer spends minutes on it."""
     longest = max(map(len, codec.tok.get_vocab()))
 
     def too_long(question):
@@ -180,9 +181,14 @@ def load_task(args, codec, max_seq_len):
             return (f"the question is {n_bytes:,} bytes, at least {n_bytes // longest:,} tokens: more than the "
                     f"model's context of {max_seq_len} tokens")
         n = len(codec.encode(question))
-        if n + args.max_new_tokens > max_seq_len:
-            return (f"the prompt is {n} tokens; with --max_new_tokens {args.max_new_tokens} that exceeds "
+        if n + max_new_tokens > max_seq_len:
+            return (f"the prompt is {n} tokens; with --max_new_tokens {max_new_tokens} that exceeds "
                     f"the model's context of {max_seq_len} tokens")
+    return too_long
+
+
+def load_task(args, codec, max_seq_len):
+    too_long = prompt_check(codec, args.max_new_tokens, max_seq_len)
     name = task_name(args)
     if name == "math":
         task = FileTask(args.data, args.eval_prompts, too_long, args.eval_data)

@@ -19,6 +19,7 @@ import time
 
 import torch
 
+from flowrl import k3
 from sample import eos_ids
 
 # bf16 dense FLOP/s from the vendors' sheets, the first name contained in the device's that counts
@@ -26,26 +27,28 @@ PEAK = {"H100 PCIe": 756e12, "H100 NVL": 835e12, "H100": 989e12, "H200": 989e12,
 
 
 def rollout_stats(d, rollout, rewards, group_size, max_new_tokens, eos_id):
-    """Reward and response-length statistics of a step's rollout, over all ranks."""
+    """Reward and response-length statistics of a step's rollout, over all ranks (n_tokens and
+    n_prompt_tokens: the response and prompt tokens of the whole rollout, for the speed figures)."""
     lengths = rollout.response_mask.sum(1)  # (B,)
     last = rollout.response_ids.gather(1, (lengths - 1).clamp(min=0).unsqueeze(1)).squeeze(1)  # (B,)
-    ended = torch.isin(last, torch.tensor(eos_ids(eos_id), device=last.device)) if eos_ids(eos_id) else last < 0
+    ended = torch.isin(last, torch.tensor(eos_ids(eos_id), dtype=last.dtype, device=last.device))  # no eos: none
     cut = ((lengths == max_new_tokens) & ~ended).sum().item()
     groups = rewards.view(-1, group_size)  # (B / G, G): each rank holds whole groups
     equal = (groups == groups[:, :1]).all(1).sum().item()
-    n, s, s2, n_groups, n_equal, n_cut, n_tokens = d.all_reduce(
-        [len(rewards), rewards.sum().item(), rewards.pow(2).sum().item(), len(groups), equal, cut, lengths.sum().item()])
+    n, s, s2, n_groups, n_equal, n_cut, n_tokens, n_prompt = d.all_reduce(
+        [len(rewards), rewards.sum().item(), rewards.pow(2).sum().item(), len(groups), equal, cut, lengths.sum().item(),
+         rollout.prompt_mask.sum().item()])
     longest = d.all_reduce([lengths.max().item()], op="max")[0]
     mean = s / n
     return dict(reward=mean, reward_std=max(s2 / n - mean * mean, 0.0) ** 0.5, groups_equal=n_equal / n_groups,
-                response_length=n_tokens / n, response_length_max=longest, truncated=n_cut / n, n_tokens=n_tokens)
+                response_length=n_tokens / n, response_length_max=longest, truncated=n_cut / n, n_tokens=n_tokens,
+                n_prompt_tokens=n_prompt)
 
 
 def token_stats(d, mask, logp, logp_ref, entropy):
     """Mean per sampled token, over all ranks, of the entropy and of k3, the KL to pi_ref.
     mask, logp, logp_ref, entropy: (B, N) each (logp: the policy at sampling, pi_old)."""
-    lr = (logp_ref - logp)[mask]  # (M,)
-    kl = torch.exp(lr) - lr - 1
+    kl = k3(logp[mask], logp_ref[mask])  # (M,)
     n, h, k = d.all_reduce([mask.sum().item(), entropy[mask].sum().item(), kl.sum().item()])
     return dict(entropy=h / n, kl_ref=k / n)
 
