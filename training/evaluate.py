@@ -14,6 +14,7 @@ from reward import rewards_of
 from sample import generate
 from model import atomic_write, write_text
 from tasks.paths import path_logprobs, solution_groups, solution_logprobs, toy_metrics
+from training.launch import seed_of
 
 
 def toy_paths(model, codec, task, device):
@@ -69,7 +70,9 @@ def evaluate(d, args, model, sampler, codec, task, stage, step, paths_ref=None):
     if d.rank > 0:
         return
     k, problems = args.eval_samples, task.eval_set
-    g = torch.Generator(d.device).manual_seed(10_000 + step)  # apart from the seeds of the training rollouts
+    # its own stream per run seed and step (runs with other seeds draw other evaluation samples), apart
+    # from the seeds of the training rollouts
+    g = torch.Generator(d.device).manual_seed(seed_of(args.seed, 10_000 + step))
     prompts = [codec.encode(q) for q, _ in problems]
     d.info(f"eval {stage} step {step}: {k} samples and a greedy completion for each of {len(problems)} held-out prompts")
     texts = sample_texts(d, args, sampler, codec, [p for p in prompts for _ in range(k)], f"eval {stage} step {step}",
