@@ -16,10 +16,10 @@ import os
 
 from study.stats import ACCURACY, SPREAD, t_quantile
 
-PANELS = (("flowrl", "grpo"), ("flowrl", "flowrl_sum", "flowrl_beta1", "flowrl_sum_beta1"),
+PANELS = (("flowrl", "grpo"), ("flowrl", "flowrl_sum", "flowrl_beta1"),
           ("flowrl", "flowrl_logz_mean", "flowrl_raw"))  # the headline; delta's unit and beta; log Z and the reward
 COLORS = dict(flowrl="tab:blue", grpo="tab:red", flowrl_sum="tab:green", flowrl_beta1="tab:purple",
-              flowrl_sum_beta1="tab:olive", flowrl_logz_mean="tab:orange", flowrl_raw="tab:brown")
+              flowrl_logz_mean="tab:orange", flowrl_raw="tab:brown")
 MAX_BARS = 24  # paths.png: a held-out prompt with this many correct derivations, or the nearest number
 
 
@@ -83,7 +83,7 @@ def plot(results, out):
 
     fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 3.8), squeeze=False)
     for ax, task in zip(axes[0], tasks):
-        for c in present(task, ("flowrl", "grpo", "flowrl_sum_beta1")):
+        for c in present(task, ("flowrl", "grpo", "flowrl_beta1")):
             p = results["analysis"]["tasks"][task]["pass_at_k"][c]
             ax.plot(p["k"], [r["difference"] for r in p["rl_minus_ref"]], color=COLORS[c], marker="o", ms=3, label=c)
             if all(r["ci95"] for r in p["rl_minus_ref"]):

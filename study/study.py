@@ -4,7 +4,7 @@ more of pi_ref's correct paths (sums) or solutions (countdown), and does RL's ex
 k fall below pi_ref's? RL runs from several SFT models per task, several seeds each; every interval
 resamples the SFT level. docs/RESULTS.md reads the committed results.
 
-    python -m study.study --results study/results   # the committed study: 8 SFT models, 72 RL runs
+    python -m study.study --results study/results   # the committed study: 8 SFT models, 64 RL runs
     python -m study.study --quick                   # a small version (QUICK), into out/study/results
     python -m study.study --summarize               # summarise the runs finished so far, train nothing
     python -m study.study --plot_only --results study/results   # redraw the committed figures, print the tables
@@ -13,9 +13,8 @@ resamples the SFT level. docs/RESULTS.md reads the committed results.
 Configurations (CONFIGS):
 - flowrl (the official settings: beta 15, token means, a log Z head) and grpo: the headline pair;
 - flowrl_sum (sequence sums in delta), flowrl_logz_mean (log Z as the group's mean, no head),
-  flowrl_raw (beta times the raw reward, not the group-normalised one), flowrl_beta1 and
-  flowrl_sum_beta1 (a small beta, where delta can come near its fixed point, with token means and
-  with sequence sums): what each FlowRL choice does.
+  flowrl_raw (beta times the raw reward, not the group-normalised one), flowrl_beta1 (a small beta,
+  where delta can come near its fixed point): what each FlowRL choice does.
 
 Design (DESIGN): per task, SFT_MODELS SFT models (`train.py --rl_steps 0 --seed j`), each the start
 and pi_ref of its RL runs; per SFT model, SEEDS[config] RL seeds (seed 10 j + s). Each run evaluates
@@ -51,7 +50,6 @@ CONFIGS = {  # name -> train.py flags
     "flowrl_logz_mean": ["--algo", "flowrl", "--log_z", "mean"],
     "flowrl_raw": ["--algo", "flowrl", "--reward_norm", "raw"],
     "flowrl_beta1": ["--algo", "flowrl", "--beta", "1"],
-    "flowrl_sum_beta1": ["--algo", "flowrl", "--logp_norm", "sum", "--beta", "1"],
 }
 HEADLINE = ("flowrl", "grpo")
 SFT_MODELS = 4
