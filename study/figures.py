@@ -11,10 +11,9 @@ flowrl.py's distribution toy. Bands are 95% t intervals over SFT models (study/s
   FlowRL and GRPO (the paper's Figure 1 on the language model);
 - distribution.png: flowrl.py's toy, where each algorithm ends up over 12 answers.
 """
-import math
 import os
 
-from study.stats import ACCURACY, SPREAD, t_quantile
+from study.stats import ACCURACY, SPREAD, paired_t, seed_mean
 
 PANELS = (("flowrl", "grpo"), ("flowrl", "flowrl_sum", "flowrl_beta1"),
           ("flowrl", "flowrl_logz_mean", "flowrl_raw"))  # the headline; delta's unit and beta; log Z and the reward
@@ -24,21 +23,14 @@ MAX_BARS = 24  # paths.png: a held-out prompt with this many correct derivations
 
 
 def band(task_runs, config, key):
-    """Steps, and at each the mean over SFT models of the seed means of key with its 95% t
-    interval (no interval from one SFT model), and the number of SFT models."""
-    per_sft = []
-    for cs in task_runs.values():
-        if config in cs:
-            runs = list(cs[config].values())
-            per_sft.append([sum(r["evals"][i][key] for r in runs) / len(runs) for i in range(len(runs[0]["evals"]))])
-    steps = [e["step"] for e in next(iter(next(cs[config] for cs in task_runs.values() if config in cs).values()))["evals"]]
-    mean = [sum(c[i] for c in per_sft) / len(per_sft) for i in range(len(steps))]
-    if len(per_sft) < 2:
-        return steps, mean, mean, mean, 1
-    q = t_quantile(0.975, len(per_sft) - 1)
-    half = [q * math.sqrt(sum((c[i] - mean[i]) ** 2 for c in per_sft) / (len(per_sft) - 1) / len(per_sft))
-            for i in range(len(steps))]
-    return steps, mean, [m - h for m, h in zip(mean, half)], [m + h for m, h in zip(mean, half)], len(per_sft)
+    """Steps; at each the mean over SFT models of the seed means of key, with its 95% t interval
+    (stats.paired_t; none from one SFT model); and the number of SFT models."""
+    curves = [seed_mean(cs[config], key) for cs in task_runs.values() if config in cs]  # one per SFT model
+    first = next(run for cs in task_runs.values() if config in cs for run in cs[config].values())
+    rows = [paired_t([c[i] for c in curves]) for i in range(len(curves[0]))]
+    mean = [r["difference"] for r in rows]
+    lo, hi = ([r["ci95"][i] if r["ci95"] else r["difference"] for r in rows] for i in (0, 1))
+    return [e["step"] for e in first["evals"]], mean, lo, hi, len(curves)
 
 
 def plot(results, out):

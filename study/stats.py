@@ -141,16 +141,16 @@ def equal_accuracy(a, b, metric):
 
 
 def pass_curve(path):
-    """Exact pass@k for k in PASS_KS from an evaluation's exact/ file: the mean over problems of
-    1 - (1 - mass)^k, mass the probability of all the problem's correct derivations."""
+    """Exact pass@k for k in PASS_KS from an evaluation's exact/ file (tasks/paths.pass_metrics:
+    the mean over problems of 1 - (1 - mass)^k, mass the probability of all the problem's correct
+    derivations)."""
+    import torch
+    from tasks.paths import pass_metrics
     with open(path) as f:
         problems = json.load(f)["problems"]
-    masses = []
-    for p in problems:
-        lps = [lp for _, lp in p["derivations"]]
-        top = max(lps, default=-math.inf)
-        masses.append(0.0 if top == -math.inf else min(1.0, math.exp(top) * sum(math.exp(lp - top) for lp in lps)))
-    return [sum(-math.expm1(k * math.log1p(-m)) if m < 1 else 1.0 for m in masses) / len(masses) for k in PASS_KS]
+    logp = [torch.tensor([lp for _, lp in p["derivations"]], dtype=torch.float64) for p in problems]
+    out = pass_metrics(logp, ks=PASS_KS)
+    return [out[f"pass_exact_at_{k}"] for k in PASS_KS]
 
 
 def per_sft(task_runs, a, b, value):
@@ -174,7 +174,7 @@ def final_mean(seeds, key):
 def analyse_task(task, task_runs):
     """One task's summary: per configuration the final metrics (over SFT models), pass@k against
     pi_ref, and the tests of its pairs (before Holm)."""
-    configs = [c for c in dict.fromkeys(c for cs in task_runs.values() for c in cs)]
+    configs = list(dict.fromkeys(c for cs in task_runs.values() for c in cs))
     keys = (*FINAL, *SPREAD[task], "delta_abs")
     final = {}
     for c in configs:
@@ -183,9 +183,9 @@ def analyse_task(task, task_runs):
             xs = [final_mean(cs[c], key) for cs in task_runs.values() if c in cs]
             if all(x is not None for x in xs):  # the mean over SFT models and its interval; no test of 0
                 final[c][key] = {k: v for k, v in paired_t(xs).items() if k != "p"}
-        steps = [[e[ACCURACY] for e in run["evals"]] for cs in task_runs.values() if c in cs for run in cs[c].values()]
-        final[c]["last_gain"] = sum(s[-1] - s[-2] for s in steps) / len(steps)  # over the last interval: levelled off?
-        final[c]["runs"] = len(steps)
+        curves = [[e[ACCURACY] for e in run["evals"]] for cs in task_runs.values() if c in cs for run in cs[c].values()]
+        final[c]["last_gain"] = sum(a[-1] - a[-2] for a in curves) / len(curves)  # over the last interval: levelled off?
+        final[c]["runs"] = len(curves)
     passk = {}
     for c in configs:
         rows = [paired_t([sum(r["pass_curve"]["last"][i] - r["pass_curve"]["ref"][i] for r in cs[c].values())
@@ -200,13 +200,10 @@ def analyse_task(task, task_runs):
         for key in (ACCURACY, "pass_exact_at_256") if family == "headline" else (ACCURACY,):
             d = per_sft(task_runs, a, b, lambda x, y: final_mean(x, key) - final_mean(y, key))
             tests.append(row_of(task, family, a, b, key, "final", d))
-        for key in SPREAD[task]:
-            def at_levels(x, y):
-                levels, ya, yb = equal_accuracy(x, y, key)
-                return sum(p - q for p, q in zip(ya, yb)) / len(levels) if levels else None
-            levels = per_sft(task_runs, a, b, lambda x, y: equal_accuracy(x, y, key)[0] or None)
-            tests.append(row_of(task, family, a, b, key, "equal accuracy", per_sft(task_runs, a, b, at_levels),
-                              levels=list(levels.values())))
+        for key in SPREAD[task]:  # d_j: the mean over the levels of a - b, on the SFT models with levels
+            read = {j: e for j, e in per_sft(task_runs, a, b, lambda x, y: equal_accuracy(x, y, key)).items() if e[0]}
+            d = {j: sum(p - q for p, q in zip(ya, yb)) / len(levels) for j, (levels, ya, yb) in read.items()}
+            tests.append(row_of(task, family, a, b, key, "equal accuracy", d, levels=[e[0] for e in read.values()]))
     return dict(final=final, pass_at_k=passk), tests
 
 

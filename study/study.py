@@ -78,10 +78,10 @@ def finished(out_dir, key):
 
 
 def train(out_dir, flags, key, threads):
-    """One train.py run, its output in out_dir/log.txt, unless finished(out_dir, key). key: its
-    flags, and an RL run's SFT run's flags too. Returns the seconds it took."""
+    """One train.py run, its output in out_dir/log.txt, unless finished(out_dir, key) (key:
+    sft_job's or rl_job's)."""
     if finished(out_dir, key):
-        return 0.0
+        return
     os.makedirs(out_dir, exist_ok=True)
     t0 = time.time()
     with open(os.path.join(out_dir, "log.txt"), "w") as log:
@@ -93,7 +93,6 @@ def train(out_dir, flags, key, threads):
     text = json.dumps(dict(key=key, seconds=round(seconds, 1), threads=threads))
     atomic_write(os.path.join(out_dir, "study.json"), lambda tmp: write_text(tmp, text))
     print(f"done: {out_dir} ({seconds:.0f} s)", flush=True)
-    return seconds
 
 
 def sft_dir(args, task, j):
@@ -127,8 +126,8 @@ def sft_flags(args, task, j, train_flags):
 
 def rl_flags(args, task, j, config, seed, train_flags):
     return [*TASKS[task], *CONFIGS[config], "--init_from", os.path.join(sft_dir(args, task, j), "sft"),
-            "--rl_steps", str(args.rl_steps), "--eval_interval",
-            str(args.eval_interval), "--eval_prompts", str(args.eval_prompts), "--seed", str(seed), *train_flags]
+            "--rl_steps", str(args.rl_steps), "--eval_interval", str(args.eval_interval),
+            "--eval_prompts", str(args.eval_prompts), "--seed", str(seed), *train_flags]
 
 
 def rl_jobs(args):
@@ -157,7 +156,7 @@ def estimate(args, jobs, train_flags):
     return total / args.jobs, n
 
 
-def read_run(out_dir, last_step):
+def read_run(out_dir):
     """One RL run: its evaluation rows in step order, its |delta| over the last 10 steps (FlowRL),
     and its exact pass@k for k = 1, 2, 4, ..., 256 at step 0 (pi_ref) and at the last step."""
     with open(os.path.join(out_dir, "metrics.jsonl")) as f:
@@ -175,7 +174,7 @@ def finished_runs(args, train_flags):
     for t, j, c, s in rl_jobs(args):
         d, _, key = rl_job(args, t, j, c, s, train_flags)
         if finished(d, key):
-            runs.setdefault(t, {}).setdefault(str(j), {}).setdefault(c, {})[str(s)] = read_run(d, args.rl_steps)
+            runs.setdefault(t, {}).setdefault(str(j), {}).setdefault(c, {})[str(s)] = read_run(d)
     return runs
 
 

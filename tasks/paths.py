@@ -138,11 +138,11 @@ def solution_metrics(logp, logp_ref, groups):
     return {**{k.replace("paths_", "solutions_"): v for k, v in paths.items()}, **pass_metrics(log_ps)}
 
 
-def pass_metrics(logp):
-    """pass_exact_at_k and distinct_at_k from each prompt's log p_s (tensors (S,): paths, or
-    solutions): 1 - (1 - p)^k as -expm1(k log1p(-p)), exact for the tiny p of a rare solution."""
+def pass_metrics(logp, ks=KS):
+    """pass_exact_at_k and distinct_at_k, k in ks, from each prompt's log p_s (tensors (S,): paths,
+    or solutions): 1 - (1 - p)^k as -expm1(k log1p(-p)), exact for the tiny p of a rare solution."""
     probs, out = [lp.double().exp() for lp in logp], {}
-    for k in KS:
+    for k in ks:
         at_k = [(-torch.expm1(k * torch.log1p(-p.sum().clamp(max=1)))).item() for p in probs]
         out[f"pass_exact_at_{k}"] = sum(at_k) / len(at_k)
         out[f"distinct_at_{k}"] = sum((-torch.expm1(k * torch.log1p(-p))).sum().item() for p in probs) / len(probs)
