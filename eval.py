@@ -42,7 +42,7 @@ from sample import generate
 from tasks.countdown import MAX_NUMS, countdown_reward, question as countdown_question, read_countdown
 from tasks.jsonl import read_jsonl
 from tasks.paths import path_logprobs, toy_metrics
-from training.flags import COUNTDOWN_FORMATS, TASKS, count, real, task_name, toy_task
+from training.flags import COUNTDOWN_FORMATS, TASKS, count, countdown_sizes, real, task_name, toy_task
 from training.flags import parse_args as train_args
 from training.launch import load_model, load_task, prompt_check, seed_of, setup_processes
 
@@ -90,12 +90,12 @@ def parse_args(argv):
     p.add_argument("--countdown_format", choices=COUNTDOWN_FORMATS, help="countdown, as train.py (default: answer "
                    "with --data, else derivation, the toy's held-out set;\nanswer without --data: the held-out "
                    "set of a run with --init_from)")
-    p.add_argument("--countdown_numbers", type=lambda t: count(t, 2), default=train.countdown_numbers,
-                   help="countdown without --data, as train.py")
-    p.add_argument("--countdown_max", type=count, default=train.countdown_max, help="as train.py")
-    p.add_argument("--countdown_target_max", type=count, default=train.countdown_target_max, help="as train.py")
+    p.add_argument("--countdown_numbers", type=lambda t: count(t, 2), help="countdown without --data, as train.py")
+    p.add_argument("--countdown_max", type=count, help="as train.py")
+    p.add_argument("--countdown_target_max", type=count, help="as train.py")
     args = p.parse_args(argv)
     args.countdown_format = args.countdown_format or ("answer" if args.data else "derivation")
+    countdown_sizes(args)
     # load_model and load_task read train.py's flags: theirs at their defaults, eval.py's on top
     return argparse.Namespace(**{**vars(train), **vars(args)})
 

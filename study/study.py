@@ -42,7 +42,8 @@ from training import checkpoint  # noqa: E402
 from study import stats  # noqa: E402
 
 TASKS = {"sums": ["--task", "sums"],  # name -> train.py flags of every run of the task
-         "countdown": ["--task", "countdown", "--countdown_format", "derivation"]}
+         "countdown": ["--task", "countdown", "--countdown_format", "derivation", "--countdown_numbers", "4",
+                       "--countdown_max", "5", "--countdown_target_max", "50"]}  # targets to 50, not the toy's default 10
 CONFIGS = {  # name -> train.py flags
     "flowrl": ["--algo", "flowrl"],
     "grpo": ["--algo", "grpo"],
@@ -62,7 +63,8 @@ EVAL_PROMPTS = 128
 COST = {"sums": dict(sft=220, start=15, rl_step=1.7, evaluation=15),
         "countdown": dict(sft=190, start=19, rl_step=1.6, evaluation=17)}
 SET_BY_STUDY = ("--task", "--algo", "--seed", "--out_dir", "--init_from", "--resume", "--overwrite", "--beta",
-                "--logp_norm", "--log_z", "--reward_norm", "--countdown_format")
+                "--logp_norm", "--log_z", "--reward_norm", "--countdown_format", "--countdown_numbers", "--countdown_max",
+                "--countdown_target_max")
 QUICK = ["--tasks", "sums", "--sft_models", "2", "--seeds", "1", "--sft_steps", "150", "--rl_steps", "10",
          "--eval_interval", "5", "--eval_prompts", "16", "--runs_dir", os.path.join("out", "study_quick"),
          "--results", os.path.join("out", "study_quick", "results")]  # --quick puts these first: minutes, not hours

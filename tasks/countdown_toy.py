@@ -1,11 +1,12 @@
 """
 Countdown for a model trained from scratch (`python train.py --task countdown`): reach the target
-from four numbers from 1 to 5, one step at a time, each step combining two of the numbers left
+(by default at most 10) from three numbers from 1 to 9 (--countdown_numbers, --countdown_max,
+--countdown_target_max), one step at a time, each step combining two of the numbers left
 into a new one with + - * /, until one number is left; results stay positive integers, as in the
 game. The completion writes the steps, then " #### " and the target:
 
-    prompt      "5 4 3 2:21\n"
-    completion  "5*4=20,20+3=23,23-2=21 #### 21"
+    prompt      "4 3 2:10\n"                      "5 4 3 2:21\n" (with --countdown_numbers 4)
+    completion  "3*4=12,12-2=10 #### 10"            "5*4=20,20+3=23,23-2=21 #### 21"
 
 Unlike the sums, whose paths all compute one sum, a problem here has structurally different
 solutions. Two derivations are one solution when their expressions are equal after flattening
@@ -28,7 +29,8 @@ from collections import Counter
 
 from tasks.sums import EVAL_SEED, char_tokenizer
 
-N_NUMBERS, LO, HI, MAX_TARGET = 4, 1, 5, 50  # four numbers from 1 to 5, targets up to 50 (docs/TASKS.md: why)
+NUMBERS, HI, TARGET_MAX = 3, 9, 10  # the default sizes: three numbers from 1 to 9, targets up to 10 (docs/TASKS.md: why)
+MAX_NUMBERS, MAX_TARGET = 4, 99  # the largest sizes: every derivation is enumerated (solutions)
 MAX_CHARS = 200  # longest completion read: three steps of 4-digit numbers need under 60
 _NUM = r"[1-9]\d*"
 _STEP = rf"{_NUM}[-+*/]{_NUM}={_NUM}"
@@ -87,9 +89,10 @@ def _text(t, nested=False):
 @functools.lru_cache(maxsize=None)
 def _derivations(nums):
     """{target: {derivation: solution}} for a sorted tuple of numbers: every way to combine them,
-    one step at a time, into one number of at most MAX_TARGET. A derivation that reads two ways
-    (it uses a 4 when a 4 was given and another made) could be either expression; it is counted
-    as the solution of its smallest reading, so that each derivation belongs to one solution."""
+    one step at a time, into one number of at most MAX_TARGET, whatever a run's targets. A
+    derivation that reads two ways (it uses a 4 when a 4 was given and another made) could be
+    either expression; it is counted as the solution of its smallest reading, so that each
+    derivation belongs to one solution."""
     readings = {}  # (target, derivation) -> every canonical expression it can be read as
 
     def walk(pool, steps):  # pool: [(value, canonical form)] of the numbers left
@@ -139,11 +142,11 @@ def teacher(nums, target, rng, slip=0.0):
     return derivation
 
 
-def toy_countdown_problem(rng):
-    """(nums, target): four numbers from LO to HI, and where random steps over them end, drawn
-    again until that is at most MAX_TARGET (so every problem has a solution)."""
+def toy_countdown_problem(rng, numbers=NUMBERS, hi=HI, target_max=TARGET_MAX):
+    """(nums, target): `numbers` numbers from 1 to hi, and where random steps over them end, drawn
+    again until that is at most target_max (so every problem has a solution)."""
     while True:
-        nums = [rng.randint(LO, HI) for _ in range(N_NUMBERS)]
+        nums = [rng.randint(1, hi) for _ in range(numbers)]
         pool = list(nums)
         while len(pool) > 1:
             a, b = pool.pop(rng.randrange(len(pool))), pool.pop(rng.randrange(len(pool)))
@@ -151,7 +154,7 @@ def toy_countdown_problem(rng):
             while c is None:
                 c = combine(a, rng.choice("+-*/"), b)  # + and * always combine
             pool.append(c)
-        if pool[0] <= MAX_TARGET:
+        if pool[0] <= target_max:
             return nums, pool[0]
 
 
@@ -167,26 +170,39 @@ def problem_key(problem):
 class ToyCountdownTask:
     """Endless training problems from rng, and n_eval fixed held-out ones (the same for every
     --seed); no training problem has the numbers and target of a held-out one."""
-    LONGEST = question([HI] * N_NUMBERS, MAX_TARGET)
-    MAX_EVAL = 300  # of the 1,835 distinct problems (sets of numbers and a target), most stay for training
+    MAX_EVAL = 300  # of the 853 distinct problems at the default sizes (sets of numbers and a target)
 
-    def __init__(self, n_eval, format_score=0.0):
-        if n_eval > self.MAX_EVAL:
-            raise ValueError(f"--eval_prompts {n_eval}: the toy countdown task holds out at most {self.MAX_EVAL}")
+    def __init__(self, n_eval, format_score=0.0, numbers=NUMBERS, hi=HI, target_max=TARGET_MAX):
+        for bad, message in [(n_eval > self.MAX_EVAL, f"--eval_prompts {n_eval}: the toy countdown task holds out "
+                                                      f"at most {self.MAX_EVAL}"),
+                             (not 2 <= numbers <= MAX_NUMBERS, f"--countdown_numbers {numbers}: the toy takes 2 to "
+                                                               f"{MAX_NUMBERS} (its solutions are enumerated)"),
+                             (target_max > MAX_TARGET, f"--countdown_target_max {target_max}: the toy's targets "
+                                                       f"are at most {MAX_TARGET}")]:
+            if bad:
+                raise ValueError(message)
+        self.sizes = numbers, hi, target_max
+        self.longest = question([hi] * numbers, target_max)
         self.reward = functools.partial(toy_countdown_reward, format_score=format_score)
         eval_rng, self.eval_set, self.held_out = random.Random(EVAL_SEED), [], set()
-        while len(self.eval_set) < n_eval:
-            nums, target = toy_countdown_problem(eval_rng)
+        for _ in range(100 * n_eval):  # draws; each new problem is held out
+            if len(self.eval_set) == n_eval:
+                break
+            nums, target = toy_countdown_problem(eval_rng, *self.sizes)
             p = (question(nums, target), (nums, target))
             if problem_key(p) not in self.held_out:
                 self.eval_set.append(p)
                 self.held_out.add(problem_key(p))
-        self.describe = (f"toy countdown ({N_NUMBERS} numbers from {LO} to {HI}, targets up to {MAX_TARGET}), "
+        else:
+            raise ValueError(f"--eval_prompts {n_eval}: toy countdown with {numbers} numbers from 1 to {hi} and "
+                             f"targets up to {target_max} drew only {len(self.eval_set)} distinct problems; hold out "
+                             f"fewer, or widen the sizes")
+        self.describe = (f"toy countdown ({numbers} numbers from 1 to {hi}, targets up to {target_max}), "
                          f"{n_eval} held-out problems")
 
     def train_problem(self, rng):
         while True:
-            nums, target = toy_countdown_problem(rng)
+            nums, target = toy_countdown_problem(rng, *self.sizes)
             p = (question(nums, target), (nums, target))
             if problem_key(p) not in self.held_out:
                 return p
@@ -209,10 +225,11 @@ class ToyCountdownTask:
 
 def toy_countdown_tokenizer():
     """One token per character of the task's text (digits, + - * / = , space # : newline),
-    plus <pad>, <eos> and <unk>."""
+    plus <pad>, <eos> and <unk>; ids by frequency in problems of fixed sizes (4 numbers from 1 to 5,
+    targets up to 50), so that every size shares one tokenizer."""
     rng, text = random.Random(0), []
     for _ in range(200):
-        nums, target = toy_countdown_problem(rng)
+        nums, target = toy_countdown_problem(rng, 4, 5, 50)
         text.append(question(nums, target) + "\n" + teacher(nums, target, rng))
     text.append("+-*/=,#: \n0123456789")  # every character, whatever the draws
     return char_tokenizer(text)

@@ -12,7 +12,7 @@ import pytest
 import train
 from conftest import TINY
 from tasks.countdown import parse
-from tasks.countdown_toy import (MAX_TARGET, ToyCountdownTask, solution_of, solutions, teacher,
+from tasks.countdown_toy import (MAX_TARGET, TARGET_MAX, ToyCountdownTask, solution_of, solutions, teacher,
                                  toy_countdown_problem, toy_countdown_reward, toy_countdown_tokenizer)
 
 
@@ -179,7 +179,7 @@ def test_problems_and_the_held_out_set():
     rng = random.Random(5)
     for _ in range(2000):
         q, (nums, t) = task.train_problem(rng)
-        assert (tuple(sorted(nums)), t) not in keys and 1 <= t <= MAX_TARGET and solutions(nums, t)
+        assert (tuple(sorted(nums)), t) not in keys and 1 <= t <= TARGET_MAX and solutions(nums, t)
         assert q == " ".join(map(str, nums)) + f":{t}"
     # most held-out problems have several distinct solutions (the point of the task)
     counts = [len(solutions(nums, t)) for _, (nums, t) in task.eval_set]
@@ -188,20 +188,38 @@ def test_problems_and_the_held_out_set():
         ToyCountdownTask(301)
 
 
+def test_other_sizes():
+    # three numbers from 1 to 9, targets up to 20: every problem, held out or not, has these sizes
+    task, rng = ToyCountdownTask(50, numbers=3, hi=9, target_max=20), random.Random(7)
+    for _, (nums, t) in task.eval_set + [task.train_problem(rng) for _ in range(300)]:
+        assert len(nums) == 3 and all(1 <= n <= 9 for n in nums) and 1 <= t <= 20 and solutions(nums, t)
+    assert task.longest == "9 9 9:20" and "3 numbers from 1 to 9, targets up to 20" in task.describe
+    # two numbers from 1 to 2 make 7 distinct problems: 1 and 1 reach 1 (1*1, 1/1) and 2; 1 and 2
+    # reach 1, 2 and 3; 2 and 2 reach 1 and 4 (1 - 1 = 0 and 1 - 2 are not positive). 8 cannot be held out
+    assert len(ToyCountdownTask(7, numbers=2, hi=2, target_max=4).eval_set) == 7
+    with pytest.raises(ValueError, match="drew only 7 distinct problems"):
+        ToyCountdownTask(8, numbers=2, hi=2, target_max=4)
+    with pytest.raises(ValueError, match="the toy takes 2 to 4"):
+        ToyCountdownTask(8, numbers=5)
+    with pytest.raises(ValueError, match="targets are at most 99"):
+        ToyCountdownTask(8, target_max=100)
+
+
 def test_the_tokenizer_reads_every_demonstration():
     tok, rng = toy_countdown_tokenizer(), random.Random(6)
     unk = tok.token_to_id("<unk>")
-    for _ in range(200):
-        nums, t = toy_countdown_problem(rng)
-        text = " ".join(map(str, nums)) + f":{t}\n" + teacher(nums, t, rng, 0.25)
-        ids = tok.encode(text).ids
-        assert unk not in ids and tok.decode(ids) == text
+    for sizes in [(), (4, 9, 99), (2, 30, 60)]:  # one tokenizer for every size
+        for _ in range(100):
+            nums, t = toy_countdown_problem(rng, *sizes)
+            text = " ".join(map(str, nums)) + f":{t}\n" + teacher(nums, t, rng, 0.25)
+            ids = tok.encode(text).ids
+            assert unk not in ids and tok.decode(ids) == text
 
 
 def test_a_run_from_scratch_trains_and_resumes(tmp_path, capsys):
     out = str(tmp_path / "run")
     train.main(["--out_dir", out, "--task", "countdown", *TINY])
-    assert "toy countdown (4 numbers from 1 to 5, targets up to 50), 3 held-out problems" in capsys.readouterr().out
+    assert "toy countdown (3 numbers from 1 to 9, targets up to 10), 3 held-out problems" in capsys.readouterr().out
     with open(os.path.join(out, "metrics.jsonl")) as f:
         rows = [json.loads(line) for line in f]
     assert ":" in rows[-2]["sample"].split(" -> ")[0]  # a countdown prompt "n n n n:t"
@@ -209,3 +227,6 @@ def test_a_run_from_scratch_trains_and_resumes(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         train.main(["--out_dir", out, "--resume", "--countdown_format", "answer"])
     assert "--resume: --countdown_format answer differs from the saved run's derivation" in str(e.value.code)
+    with pytest.raises(SystemExit) as e:  # the sizes are saved resolved
+        train.main(["--out_dir", out, "--resume", "--countdown_target_max", "50"])
+    assert "--resume: --countdown_target_max 50 differs from the saved run's 10" in str(e.value.code)

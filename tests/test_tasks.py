@@ -105,6 +105,8 @@ def test_a_reward_that_cannot_be_loaded_is_one_line(tmp_path, spec, message):
     (["--task", "countdown", "--data", "x.jsonl"], "--task countdown makes its own problems"),
     (["--format_score", "2"], "--format_score must be in [0, 1], got 2.0"),
     (["--countdown_numbers", "6"], "--countdown_numbers 6: at most 5"),
+    (["--task", "countdown", "--countdown_numbers", "5"], "--countdown_numbers 5: the toy takes 2 to 4"),
+    (["--task", "countdown", "--countdown_target_max", "100"], "--countdown_target_max 100: the toy's targets are at most 99"),
 ])
 def test_task_flags(tmp_path, flags, message):
     with pytest.raises(SystemExit) as e:

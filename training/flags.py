@@ -12,6 +12,7 @@ import os
 import torch
 
 from flowrl import LOG_Z_ESTIMATORS, LOGP_NORMS, REWARD_NORMS, WEIGHT_MODES
+from tasks import countdown_toy as toy_countdown
 from tasks.countdown import MAX_NUMS
 from training import checkpoint
 
@@ -75,10 +76,10 @@ def parse_args(argv):
                    help="countdown: derivation, the toy for a model trained from scratch (steps such as\n"
                         "'6*4=24,24-1=23 #### 23', tasks/countdown_toy.py; the default without --init_from),\n"
                         "or answer, TinyZero's <answer>expression</answer> (the default with --init_from)")
-    p.add_argument("--countdown_numbers", type=lambda t: count(t, 2), default=4,
-                   help="countdown (answer format; the toy's sizes are fixed, tasks/countdown_toy.py): numbers a problem")
-    p.add_argument("--countdown_max", type=count, default=99, help="countdown (answer format): the numbers run from 1 to this")
-    p.add_argument("--countdown_target_max", type=count, default=99, help="countdown (answer format): the largest target")
+    p.add_argument("--countdown_numbers", type=lambda t: count(t, 2),
+                   help="countdown: numbers a problem (default: 3 for the toy's derivations, 4 for the answer format)")
+    p.add_argument("--countdown_max", type=count, help="countdown: the numbers run from 1 to this (default: 9, or 99)")
+    p.add_argument("--countdown_target_max", type=count, help="countdown: the largest target (default: 10, or 99)")
     p.add_argument("--prompt_template", help="the prompt, {question} marking where the question goes (default: the\n"
                    "checkpoint's chat template with the question as the user message, else '{question}\\n')")
     p.add_argument("--resume", action="store_true", help="continue from <out_dir>/ckpt")
@@ -128,7 +129,18 @@ def parse_args(argv):
     # countdown's format when not given: the toy's derivations for a model trained from scratch,
     # TinyZero's <answer> for a loaded one; saved resolved, so that --resume keeps it
     args.countdown_format = args.countdown_format or ("answer" if args.init_from else "derivation")
+    countdown_sizes(args)
     return args, given
+
+
+def countdown_sizes(args):
+    """Countdown's sizes not given take their format's defaults (saved resolved, as the format)."""
+    toy = args.countdown_format == "derivation"
+    for k, default in dict(countdown_numbers=toy_countdown.NUMBERS if toy else 4,
+                           countdown_max=toy_countdown.HI if toy else 99,
+                           countdown_target_max=toy_countdown.TARGET_MAX if toy else 99).items():
+        if getattr(args, k) is None:
+            setattr(args, k, default)
 
 
 def resume_args(args, given, saved):

@@ -193,9 +193,10 @@ def load_task(args, codec, max_seq_len):
     if name == "math":
         task = FileTask(args.data, args.eval_prompts, too_long, args.eval_data)
     elif name == "countdown" and args.countdown_format == "derivation":
-        if too_long(ToyCountdownTask.LONGEST):
-            raise ValueError(f"toy countdown: {too_long(ToyCountdownTask.LONGEST)}")
-        task = ToyCountdownTask(args.eval_prompts, args.format_score)
+        task = ToyCountdownTask(args.eval_prompts, args.format_score, args.countdown_numbers, args.countdown_max,
+                                args.countdown_target_max)
+        if too_long(task.longest):
+            raise ValueError(f"toy countdown: {too_long(task.longest)}")
     elif name == "countdown":
         task = CountdownTask(args.eval_prompts, args.data, args.countdown_numbers, args.countdown_max,
                              args.countdown_target_max, args.format_score, args.eval_data)
