@@ -193,7 +193,7 @@ class ToyCountdownTask:
             if problem_key(p) not in self.held_out:
                 self.eval_set.append(p)
                 self.held_out.add(problem_key(p))
-        else:
+        if len(self.eval_set) < n_eval:
             raise ValueError(f"--eval_prompts {n_eval}: toy countdown with {numbers} numbers from 1 to {hi} and "
                              f"targets up to {target_max} drew only {len(self.eval_set)} distinct problems; hold out "
                              f"fewer, or widen the sizes")
