@@ -280,7 +280,7 @@ def main(argv=None):
             args, changed = resume_args(args, given, state["args"])
         # 2) processes and device
         d = setup_processes(args.device)
-        check_flags(args, d.world)
+        check_flags(args, d.world, set() if args.resume else given)
         if state:
             finished = state["stage"] == "rl" and state["step"] >= args.rl_steps
             d.info(f"resuming {ckpt} at {state['stage']} step {state['step']}"

@@ -107,6 +107,9 @@ def test_a_reward_that_cannot_be_loaded_is_one_line(tmp_path, spec, message):
     (["--countdown_numbers", "6"], "--countdown_numbers 6: at most 5"),
     (["--task", "countdown", "--countdown_numbers", "5"], "--countdown_numbers 5: the toy takes 2 to 4"),
     (["--task", "countdown", "--countdown_target_max", "100"], "--countdown_target_max 100: the toy's targets are at most 99"),
+    # flags that a run would silently leave unused
+    (["--sft_data", "x.jsonl", "--sft_slip", "0.5"], "--sft_slip makes the toy teachers' slips: --sft_data's completions"),
+    (["--log_z", "mean", "--logz_dropout", "0"], "--logz_dropout is the log Z head's dropout: --log_z mean has no head"),
 ])
 def test_task_flags(tmp_path, flags, message):
     with pytest.raises(SystemExit) as e:

@@ -161,8 +161,9 @@ def resume_args(args, given, saved):
     return merged, changed
 
 
-def check_flags(args, world):
-    """Flags that would fail later, or silently train on nothing."""
+def check_flags(args, world, given=frozenset()):
+    """Flags that would fail later, or silently train on nothing; given (the flags on the command
+    line of a new run): those that would have no effect."""
     problems = [
         (args.resume and args.overwrite, "--resume continues the run in out_dir, --overwrite deletes it: give one"),
         (args.group_size < 2, f"--group_size {args.group_size}: every r_hat of a group of one is 0, nothing to learn"),
@@ -203,6 +204,10 @@ def check_flags(args, world):
          f"--prompts_per_step {args.prompts_per_step} is not divisible by --mini_batches {args.mini_batches}"
          + (f" x {world} processes" if world > 1 else "")),
         (args.sft_batch < world, f"--sft_batch {args.sft_batch} is smaller than the {world} processes sharing it"),
+        ("sft_slip" in given and args.sft_data, "--sft_slip makes the toy teachers' slips: --sft_data's completions "
+         "are imitated as they are written"),
+        ("logz_dropout" in given and args.log_z != "head",
+         f"--logz_dropout is the log Z head's dropout: --log_z {args.log_z} has no head"),
     ]
     for bad, message in problems:
         if bad:
