@@ -28,6 +28,7 @@ from tasks.sums import EVAL_SEED
 
 MAX_CHARS = 1000  # longest answer read (a 5-number expression needs a few dozen)
 MAX_NUMS = 5      # most numbers a problem may have: reachable() tries every split of them
+NUMBERS, HI, TARGET_MAX = 4, 99, 99  # the generator's default sizes: 4 numbers from 1 to 99, targets to 99
 _TOKEN = re.compile(r"\s*(?:(\d+)|([-+*/()=]))")
 PROMPT = ("Numbers: {nums}. Target: {target}. Write an arithmetic expression that uses each of the "
           "numbers exactly once, with + - * / and parentheses, and equals the target. Think it "
@@ -162,7 +163,8 @@ class CountdownTask:
     """Endless generated problems and n_eval held-out ones (a fixed set, apart from training's), or
     a JSONL file's problems, a fifth of them at most held out. Problems are (question, (nums, target))."""
 
-    def __init__(self, n_eval, path=None, n_numbers=4, max_number=99, max_target=99, format_score=0.0, eval_path=None):
+    def __init__(self, n_eval, path=None, n_numbers=NUMBERS, max_number=HI, max_target=TARGET_MAX, format_score=0.0,
+                 eval_path=None):
         self.reward = lambda completion, gold: countdown_reward(completion, gold, format_score=format_score)
         self.sizes = (n_numbers, max_number, max_target)
         if path:

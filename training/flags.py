@@ -13,6 +13,7 @@ import torch
 
 from flowrl import LOG_Z_ESTIMATORS, LOGP_NORMS, REWARD_NORMS, WEIGHT_MODES
 from tasks import countdown_toy as toy_countdown
+from tasks import countdown
 from tasks.countdown import MAX_NUMS
 from training import checkpoint
 
@@ -135,10 +136,9 @@ def parse_args(argv):
 
 def countdown_sizes(args):
     """Countdown's sizes not given take their format's defaults (saved resolved, as the format)."""
-    toy = args.countdown_format == "derivation"
-    for k, default in dict(countdown_numbers=toy_countdown.NUMBERS if toy else 4,
-                           countdown_max=toy_countdown.HI if toy else 99,
-                           countdown_target_max=toy_countdown.TARGET_MAX if toy else 99).items():
+    sizes = toy_countdown if args.countdown_format == "derivation" else countdown  # each module's NUMBERS, HI, TARGET_MAX
+    for k, default in dict(countdown_numbers=sizes.NUMBERS, countdown_max=sizes.HI,
+                           countdown_target_max=sizes.TARGET_MAX).items():
         if getattr(args, k) is None:
             setattr(args, k, default)
 
