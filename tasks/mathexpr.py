@@ -36,7 +36,8 @@ from tasks.mathexact import (FUNCTIONS, PI, Exact, Refuse as _Refuse, Undefined 
 # by Schwartz-Zippel a difference whose numerator has degree d vanishes at one point with
 # probability at most d / POINT_RANGE, and at 6 independent points with at most
 # (d / 10^6)^6: 10^-24 for d = 100. The points come from a hash of both answers, so an answer
-# cannot be written to vanish at them (tests/test_grader.py measures the bound on small ranges).
+# cannot be written to vanish at them (tests/test_grader_adversarial.py measures the bound on small
+# ranges).
 N_POINTS = 12  # points per evaluation: the first half positive (\sqrt{x} is defined), half negative
 POINT_RANGE = 10**6
 MAX_BITS = 80_000  # largest exact numerator or denominator, about 24,000 digits

@@ -1,6 +1,6 @@
 """
 Tests for reward.py: the toy task's sums_reward by a table, and each task grading with its own
-reward (the math grader's tests are in tests/test_grader.py, the user's reward in test_tasks.py).
+reward (the math grader's tests are in tests/test_grader*.py, the user's reward in test_tasks.py).
 """
 import pytest
 
